@@ -1,0 +1,33 @@
+# scorelab: `make demo` and `make test` do all the set-up on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Small ops on 2 cores: one busy-waiting OpenMP pool per process is slow, so stay passive.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: setup test demo bench experiments clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[all,test]"
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -n 2 --dist loadfile
+
+demo: setup
+	$(PY) -m scorelab demo
+
+experiments: setup
+	$(PY) -m scorelab experiment --all
+
+bench: setup
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) runs

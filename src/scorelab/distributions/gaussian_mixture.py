@@ -1,0 +1,203 @@
+"""Gaussian mixtures in any dimension: exact density and score at every noise level.
+
+A mixture convolved with N(0, sigma^2 I) is again a mixture, with each covariance widened:
+
+    p_sigma(x) = sum_k w_k N(x; mu_k, Sigma_k + sigma^2 I).
+
+So the density and its score are in closed form at every sigma, which makes the mixture
+the oracle that trained score models and samplers are checked against (as in edm2's
+toy ``GaussianMixture``).
+"""
+import math
+
+import torch
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _as_points(x, dim: int) -> torch.Tensor:
+    """Return ``x`` as a floating (n, dim) tensor (integers become float32), or raise."""
+    x = torch.as_tensor(x)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"expected points of shape (n, {dim}), got {tuple(x.shape)}")
+    return x if x.is_floating_point() else x.float()
+
+
+def _per_sample_sigma(sigma, x: torch.Tensor) -> torch.Tensor:
+    """Broadcast a float, a 0-d tensor or an (n,) tensor of noise levels to shape (n,)."""
+    n = x.shape[0]
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+    if sigma.numel() == 1:
+        return sigma.reshape(1).expand(n)
+    if sigma.numel() != n:
+        raise ValueError(f"sigma must be a float or hold one value per point ({n}), got shape {tuple(sigma.shape)}")
+    return sigma.reshape(n)
+
+
+class GaussianMixture:
+    """A mixture of K Gaussians in R^d with an exact score at every noise level sigma.
+
+        p_sigma(x) = sum_k w_k N(x; mu_k, Sigma_k + sigma^2 I)
+        grad_x log p_sigma(x) = sum_k r_k(x) (Sigma_k + sigma^2 I)^{-1} (mu_k - x),
+        r_k(x) = softmax_k(log w_k + log N(x; mu_k, Sigma_k + sigma^2 I)).
+
+    Args:
+        means: (K, d) component means.
+        weights: (K,) positive weights, normalised here to sum to one.
+        stds: (K,) standard deviations of isotropic components (or one float for all).
+        covariances: (K, d, d) symmetric positive-definite covariances. Give ``stds`` or
+            ``covariances``, not both; with neither, every component has covariance I.
+        name: a label (the toys set it).
+
+    Lists, numpy arrays and tensors are accepted. Parameters are kept in float64 inside and
+    shown as float32 (``means``, ``weights``, ...); ``log_prob`` and ``score`` compute in the
+    dtype of ``x`` (at least float32) on the device of ``x``. Full covariances are
+    eigendecomposed once, Sigma_k = U_k diag(lambda_k) U_k^T, so that
+    (Sigma_k + sigma^2 I)^{-1} = U_k diag(1 / (lambda_k + sigma^2)) U_k^T costs no
+    factorisation per sigma, even when every point has its own sigma.
+    """
+
+    def __init__(self, means, weights, stds=None, covariances=None, *, name: str = "gaussian_mixture"):
+        means = torch.as_tensor(means, dtype=torch.float64)
+        if means.ndim != 2:
+            raise ValueError(f"means must have shape (K, d), got {tuple(means.shape)}")
+        k, d = means.shape
+        weights = torch.as_tensor(weights, dtype=torch.float64)
+        if weights.shape != (k,):
+            raise ValueError(f"weights must have shape ({k},), got {tuple(weights.shape)}")
+        if not bool(torch.all(torch.isfinite(weights) & (weights > 0))):
+            raise ValueError("weights must be positive and finite")
+        if stds is not None and covariances is not None:
+            raise ValueError("give stds (isotropic components) or covariances, not both")
+        self.name = name
+        self._means = means
+        self._weights = weights / weights.sum()
+        self._log_weights = weights.log() - weights.sum().log()
+        self._stds = self._evals = self._evecs = None
+        if covariances is None:
+            stds = torch.ones(k, dtype=torch.float64) if stds is None else torch.as_tensor(stds, dtype=torch.float64)
+            if stds.ndim == 0:
+                stds = stds.expand(k)
+            if stds.shape != (k,):
+                raise ValueError(f"stds must have shape ({k},), got {tuple(stds.shape)}")
+            if not bool(torch.all(torch.isfinite(stds) & (stds > 0))):
+                raise ValueError("stds must be positive and finite")
+            self._stds = stds.clone()
+        else:
+            cov = torch.as_tensor(covariances, dtype=torch.float64)
+            if cov.shape != (k, d, d):
+                raise ValueError(f"covariances must have shape ({k}, {d}, {d}), got {tuple(cov.shape)}")
+            if not torch.allclose(cov, cov.mT, rtol=1e-5, atol=1e-8):
+                raise ValueError("covariances must be symmetric")
+            evals, evecs = torch.linalg.eigh(0.5 * (cov + cov.mT))  # removes rounding asymmetry only
+            if not bool(torch.all(evals > 0)):
+                raise ValueError("covariances must be positive definite")
+            self._evals, self._evecs = evals, evecs
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def dim(self) -> int:
+        return self._means.shape[1]
+
+    @property
+    def n_components(self) -> int:
+        return self._means.shape[0]
+
+    @property
+    def means(self) -> torch.Tensor:
+        """(K, d) component means, float32."""
+        return self._means.float()
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """(K,) normalised weights, float32."""
+        return self._weights.float()
+
+    @property
+    def stds(self) -> torch.Tensor | None:
+        """(K,) standard deviations of isotropic components, or None for full covariances."""
+        return None if self._stds is None else self._stds.float()
+
+    @property
+    def covariances(self) -> torch.Tensor:
+        """(K, d, d) component covariances Sigma_k, float32."""
+        return self._component_covariances().float()
+
+    def _component_covariances(self) -> torch.Tensor:
+        if self._stds is not None:
+            return self._stds.square()[:, None, None] * torch.eye(self.dim, dtype=torch.float64)
+        return self._evecs @ torch.diag_embed(self._evals) @ self._evecs.mT
+
+    def mean(self) -> torch.Tensor:
+        """Mixture mean sum_k w_k mu_k, shape (d,), float32 (the same at every sigma)."""
+        return (self._weights @ self._means).float()
+
+    def covariance(self, sigma: float = 0.0) -> torch.Tensor:
+        """Mixture covariance sum_k w_k (Sigma_k + (mu_k - m)(mu_k - m)^T) + sigma^2 I, (d, d) float32."""
+        centred = self._means - self._weights @ self._means
+        cov = torch.einsum("k,kij->ij", self._weights, self._component_covariances())
+        cov = cov + torch.einsum("k,ki,kj->ij", self._weights, centred, centred)
+        return (cov + sigma**2 * torch.eye(self.dim, dtype=torch.float64)).float()
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw n points, (n, d) float32: a component k ~ Categorical(w), then x ~ N(mu_k, Sigma_k)."""
+        if n == 0:
+            return torch.empty(0, self.dim)
+        k = torch.multinomial(self._weights, n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.dim, generator=generator)
+        means = self._means.float()[k]
+        if self._stds is not None:
+            return means + self._stds.float()[k, None] * eps
+        scaled = self._evals.float().sqrt()[k] * eps
+        return means + torch.einsum("nij,nj->ni", self._evecs.float()[k], scaled)
+
+    # ------------------------------------------------------------------ density and score
+    def _components(self, x: torch.Tensor, sigma, with_score: bool):
+        """Log joint log w_k + log N(x; mu_k, Sigma_k + sigma^2 I), shape (n, K), and, if
+        asked, each component's score (Sigma_k + sigma^2 I)^{-1} (mu_k - x), shape (n, K, d)."""
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        x = x.to(dtype)
+        s2 = _per_sample_sigma(sigma, x).square()[:, None]  # (n, 1)
+        diff = x[:, None, :] - self._means.to(x.device, dtype)  # (n, K, d)
+        comp_score = None
+        if self._stds is not None:
+            var = self._stds.to(x.device, dtype).square() + s2  # (n, K)
+            maha = diff.square().sum(-1) / var
+            logdet = self.dim * var.log()
+            if with_score:
+                comp_score = -diff / var[..., None]
+        else:
+            evecs = self._evecs.to(x.device, dtype)
+            var = self._evals.to(x.device, dtype) + s2[..., None]  # (n, K, d)
+            proj = torch.einsum("nki,kij->nkj", diff, evecs)  # U_k^T (x - mu_k)
+            maha = (proj.square() / var).sum(-1)
+            logdet = var.log().sum(-1)
+            if with_score:
+                comp_score = -torch.einsum("nkj,kij->nki", proj / var, evecs)
+        log_joint = self._log_weights.to(x.device, dtype) - 0.5 * (maha + logdet + self.dim * _LOG_2PI)
+        return log_joint, comp_score
+
+    def log_prob(self, x, sigma=0.0) -> torch.Tensor:
+        """log p_sigma(x) = logsumexp_k(log w_k + log N(x; mu_k, Sigma_k + sigma^2 I)), shape (n,).
+
+        ``sigma`` is a float or a tensor of shape (n,) (one noise level per point).
+        """
+        x = _as_points(x, self.dim)
+        log_joint, _ = self._components(x, sigma, with_score=False)
+        return torch.logsumexp(log_joint, dim=-1).to(x.dtype)
+
+    def score(self, x, sigma=0.0) -> torch.Tensor:
+        """grad_x log p_sigma(x) = sum_k r_k(x) (Sigma_k + sigma^2 I)^{-1} (mu_k - x), shape (n, d).
+
+        Closed form (no autograd inside), so it runs under ``torch.no_grad`` and is itself
+        differentiable in ``x``. A score function in the library's sense: ``score(x, sigma)``.
+        """
+        x = _as_points(x, self.dim)
+        log_joint, comp_score = self._components(x, sigma, with_score=True)
+        resp = torch.softmax(log_joint, dim=-1)  # r_k(x), (n, K)
+        return torch.einsum("nk,nki->ni", resp, comp_score).to(x.dtype)
+
+    def __repr__(self) -> str:
+        kind = "isotropic" if self._stds is not None else "full-covariance"
+        return f"GaussianMixture(name={self.name!r}, n_components={self.n_components}, dim={self.dim}, {kind})"

@@ -1,0 +1,6 @@
+"""Networks that speak the contract ``f(x, sigma)``."""
+from .embedding import SigmaEmbedding
+from .energy import EnergyScore, score_from_energy
+from .mlp import EnergyMLP, ScoreMLP
+
+__all__ = ["ScoreMLP", "EnergyMLP", "EnergyScore", "score_from_energy", "SigmaEmbedding"]

@@ -1,0 +1,69 @@
+"""Langevin dynamics (plain and annealed) and Tweedie's denoising step.
+
+Step-size convention (Welling & Teh 2011; Song & Ermon 2019, NCSN):
+
+    x ← x + (ε/2)·s(x, σ) + √ε·z,    z ~ N(0, I).
+"""
+import torch
+
+from ..utils import as_sigma, broadcast_like
+from ._base import SamplerRun, gaussian_like
+
+_HINT = "the step size is probably too large for the smallest sigma; lower step_size"
+
+
+def langevin(score_fn, x, step_size: float, n_steps: int, sigma=0.0, *, generator=None,
+             callback=None, trajectory=False, return_info=False):
+    """Unadjusted Langevin dynamics at a fixed noise level σ.
+
+    x ← x + (ε/2)·s(x, σ) + √ε·z for ``n_steps`` steps, ε = ``step_size``. NFE = ``n_steps``.
+    Returns the samples (and a :class:`SamplerInfo` when ``return_info``).
+    """
+    if step_size <= 0 or n_steps < 0:
+        raise ValueError("langevin: step_size must be > 0 and n_steps >= 0")
+    run = SamplerRun(score_fn, x, callback=callback, trajectory=trajectory, name="langevin")
+    x = x.detach()
+    for i in range(n_steps):
+        x = (x + 0.5 * step_size * run.score(x, sigma) + step_size**0.5 * gaussian_like(x, generator)).detach()
+        run.step_done(i, x, sigma)
+    run.check(x, _HINT)
+    return run.finish(x, return_info)
+
+
+def annealed_langevin(score_fn, x, sigmas, step_size: float, steps_per_level: int,
+                      denoise: bool = True, *, generator=None, callback=None,
+                      trajectory=False, return_info=False):
+    """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1).
+
+    For each σᵢ in ``sigmas`` (largest first), ``steps_per_level`` Langevin steps with
+    αᵢ = ε·σᵢ²/σ_L² (σ_L the smallest σ); then, if ``denoise``, Tweedie's step
+    x ← x + σ_L²·s(x, σ_L) (Jolicoeur-Martineau et al. 2021; NCSNv2).
+    NFE = len(sigmas)·steps_per_level (+1 with ``denoise``).
+    """
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+    if len(sigmas) == 0 or (sigmas <= 0).any() or step_size <= 0 or steps_per_level < 0:
+        raise ValueError("annealed_langevin: sigmas must be positive, step_size > 0, steps_per_level >= 0")
+    if (sigmas[1:] > sigmas[:-1]).any():
+        raise ValueError("annealed_langevin: sigmas must run from largest to smallest")
+    run = SamplerRun(score_fn, x, callback=callback, trajectory=trajectory, name="annealed_langevin")
+    sigma_min = float(sigmas[-1])
+    x = x.detach()
+    i = 0
+    for sigma in sigmas.tolist():
+        alpha = step_size * sigma**2 / sigma_min**2
+        for _ in range(steps_per_level):
+            x = (x + 0.5 * alpha * run.score(x, sigma) + alpha**0.5 * gaussian_like(x, generator)).detach()
+            run.step_done(i, x, sigma)
+            i += 1
+        run.check(x, _HINT + f" (blew up at sigma={sigma:.4g})")
+    if denoise:
+        x = (x + sigma_min**2 * run.score(x, sigma_min)).detach()
+        run.step_done(i, x, sigma_min)
+        run.check(x, "the final denoising step diverged")
+    return run.finish(x, return_info)
+
+
+def tweedie_denoise(score_fn, x, sigma):
+    """Tweedie's formula: E[x₀ | x] = x + σ²·s(x, σ) for x = x₀ + σz (Efron 2011)."""
+    s = as_sigma(sigma, x)
+    return x + broadcast_like(s, x) ** 2 * score_fn(x, s)

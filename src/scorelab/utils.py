@@ -1,0 +1,27 @@
+"""Small helpers shared by every layer (the lowest layer: imports nothing from scorelab)."""
+import torch
+
+
+def as_sigma(sigma, x: torch.Tensor) -> torch.Tensor:
+    """Return ``sigma`` (a float or a tensor) as a tensor of shape (batch,) like ``x``'s batch."""
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+    if sigma.ndim == 0:
+        sigma = sigma.expand(x.shape[0])
+    return sigma.reshape(x.shape[0])
+
+
+def broadcast_like(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Reshape a per-sample vector (batch,) to broadcast against ``x`` of any rank."""
+    return v.reshape(v.shape[0], *([1] * (x.ndim - 1)))
+
+
+def sum_except_batch(x: torch.Tensor) -> torch.Tensor:
+    """Sum over every dimension but the first: (batch, ...) -> (batch,)."""
+    return x.reshape(x.shape[0], -1).sum(dim=1)
+
+
+def check_finite(x: torch.Tensor, what: str, hint: str = "") -> torch.Tensor:
+    """Raise ``FloatingPointError`` naming ``what`` (and a likely cause) if ``x`` has NaN or Inf."""
+    if not torch.isfinite(x).all():
+        raise FloatingPointError(f"non-finite {what}" + (f": {hint}" if hint else ""))
+    return x
