@@ -49,8 +49,10 @@ class GaussianMixture:
             ``covariances``, not both; with neither, every component has covariance I.
         name: a label (the toys set it).
 
-    Lists, numpy arrays and tensors are accepted. Parameters are kept in float64 inside and
-    shown as float32 (``means``, ``weights``, ...); ``log_prob`` and ``score`` compute in the
+    Attributes (float32, read-only: they define the distribution exactly): ``means`` (K, d),
+    ``weights`` (K,), ``covariances`` (K, d, d), ``stds`` (K,) or None for full covariances.
+
+    Lists, numpy arrays and tensors are accepted. ``log_prob`` and ``score`` compute in the
     dtype of ``x`` (at least float32) on the device of ``x``. Full covariances are
     eigendecomposed once, Sigma_k = U_k diag(lambda_k) U_k^T, so that
     (Sigma_k + sigma^2 I)^{-1} = U_k diag(1 / (lambda_k + sigma^2)) U_k^T costs no
@@ -58,7 +60,7 @@ class GaussianMixture:
     """
 
     def __init__(self, means, weights, stds=None, covariances=None, *, name: str = "gaussian_mixture"):
-        means = torch.as_tensor(means, dtype=torch.float64)
+        means = torch.as_tensor(means, dtype=torch.float32)
         if means.ndim != 2:
             raise ValueError(f"means must have shape (K, d), got {tuple(means.shape)}")
         k, d = means.shape
@@ -70,73 +72,53 @@ class GaussianMixture:
         if stds is not None and covariances is not None:
             raise ValueError("give stds (isotropic components) or covariances, not both")
         self.name = name
-        self._means = means
-        self._weights = weights / weights.sum()
-        self._log_weights = weights.log() - weights.sum().log()
-        self._stds = self._evals = self._evecs = None
+        self.means = means
+        self.weights = (weights / weights.sum()).float()
+        # Computed from the stored float32 weights, renormalised in float64 (to sum to one exactly).
+        self._log_weights = self.weights.double().log() - self.weights.double().sum().log()
+        self.stds = self.covariances = self._evals = self._evecs = None
         if covariances is None:
-            stds = torch.ones(k, dtype=torch.float64) if stds is None else torch.as_tensor(stds, dtype=torch.float64)
+            stds = torch.ones(k) if stds is None else torch.as_tensor(stds, dtype=torch.float32)
             if stds.ndim == 0:
                 stds = stds.expand(k)
             if stds.shape != (k,):
                 raise ValueError(f"stds must have shape ({k},), got {tuple(stds.shape)}")
             if not bool(torch.all(torch.isfinite(stds) & (stds > 0))):
                 raise ValueError("stds must be positive and finite")
-            self._stds = stds.clone()
+            self.stds = stds.clone()
         else:
-            cov = torch.as_tensor(covariances, dtype=torch.float64)
+            cov = torch.as_tensor(covariances, dtype=torch.float32)
             if cov.shape != (k, d, d):
                 raise ValueError(f"covariances must have shape ({k}, {d}, {d}), got {tuple(cov.shape)}")
             if not torch.allclose(cov, cov.mT, rtol=1e-5, atol=1e-8):
                 raise ValueError("covariances must be symmetric")
-            evals, evecs = torch.linalg.eigh(0.5 * (cov + cov.mT))  # removes rounding asymmetry only
+            self.covariances = 0.5 * (cov + cov.mT)  # removes rounding asymmetry only
+            evals, evecs = torch.linalg.eigh(self.covariances.double())
             if not bool(torch.all(evals > 0)):
                 raise ValueError("covariances must be positive definite")
             self._evals, self._evecs = evals, evecs
+        if self.covariances is None:
+            self.covariances = self.stds.square()[:, None, None] * torch.eye(d)
 
     # ------------------------------------------------------------------ parameters
     @property
     def dim(self) -> int:
-        return self._means.shape[1]
+        return self.means.shape[1]
 
     @property
     def n_components(self) -> int:
-        return self._means.shape[0]
-
-    @property
-    def means(self) -> torch.Tensor:
-        """(K, d) component means, float32."""
-        return self._means.float()
-
-    @property
-    def weights(self) -> torch.Tensor:
-        """(K,) normalised weights, float32."""
-        return self._weights.float()
-
-    @property
-    def stds(self) -> torch.Tensor | None:
-        """(K,) standard deviations of isotropic components, or None for full covariances."""
-        return None if self._stds is None else self._stds.float()
-
-    @property
-    def covariances(self) -> torch.Tensor:
-        """(K, d, d) component covariances Sigma_k, float32."""
-        return self._component_covariances().float()
-
-    def _component_covariances(self) -> torch.Tensor:
-        if self._stds is not None:
-            return self._stds.square()[:, None, None] * torch.eye(self.dim, dtype=torch.float64)
-        return self._evecs @ torch.diag_embed(self._evals) @ self._evecs.mT
+        return self.means.shape[0]
 
     def mean(self) -> torch.Tensor:
         """Mixture mean sum_k w_k mu_k, shape (d,), float32 (the same at every sigma)."""
-        return (self._weights @ self._means).float()
+        return (self._log_weights.exp() @ self.means.double()).float()
 
     def covariance(self, sigma: float = 0.0) -> torch.Tensor:
         """Mixture covariance sum_k w_k (Sigma_k + (mu_k - m)(mu_k - m)^T) + sigma^2 I, (d, d) float32."""
-        centred = self._means - self._weights @ self._means
-        cov = torch.einsum("k,kij->ij", self._weights, self._component_covariances())
-        cov = cov + torch.einsum("k,ki,kj->ij", self._weights, centred, centred)
+        w, means = self._log_weights.exp(), self.means.double()
+        centred = means - w @ means
+        cov = torch.einsum("k,kij->ij", w, self.covariances.double())
+        cov = cov + torch.einsum("k,ki,kj->ij", w, centred, centred)
         return (cov + sigma**2 * torch.eye(self.dim, dtype=torch.float64)).float()
 
     # ------------------------------------------------------------------ sampling
@@ -144,11 +126,11 @@ class GaussianMixture:
         """Draw n points, (n, d) float32: a component k ~ Categorical(w), then x ~ N(mu_k, Sigma_k)."""
         if n == 0:
             return torch.empty(0, self.dim)
-        k = torch.multinomial(self._weights, n, replacement=True, generator=generator)
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, generator=generator)
-        means = self._means.float()[k]
-        if self._stds is not None:
-            return means + self._stds.float()[k, None] * eps
+        means = self.means[k]
+        if self.stds is not None:
+            return means + self.stds[k, None] * eps
         scaled = self._evals.float().sqrt()[k] * eps
         return means + torch.einsum("nij,nj->ni", self._evecs.float()[k], scaled)
 
@@ -159,10 +141,10 @@ class GaussianMixture:
         dtype = torch.promote_types(x.dtype, torch.float32)
         x = x.to(dtype)
         s2 = _per_sample_sigma(sigma, x).square()[:, None]  # (n, 1)
-        diff = x[:, None, :] - self._means.to(x.device, dtype)  # (n, K, d)
+        diff = x[:, None, :] - self.means.to(x.device, dtype)  # (n, K, d)
         comp_score = None
-        if self._stds is not None:
-            var = self._stds.to(x.device, dtype).square() + s2  # (n, K)
+        if self.stds is not None:
+            var = self.stds.to(x.device, dtype).square() + s2  # (n, K)
             maha = diff.square().sum(-1) / var
             logdet = self.dim * var.log()
             if with_score:
@@ -199,5 +181,5 @@ class GaussianMixture:
         return torch.einsum("nk,nki->ni", resp, comp_score).to(x.dtype)
 
     def __repr__(self) -> str:
-        kind = "isotropic" if self._stds is not None else "full-covariance"
+        kind = "isotropic" if self.stds is not None else "full-covariance"
         return f"GaussianMixture(name={self.name!r}, n_components={self.n_components}, dim={self.dim}, {kind})"

@@ -110,7 +110,7 @@ class Checkerboard:
         x = _as_points(x, self.dim)
         cell = torch.floor(x + 2.0)
         filled = ((cell >= 0) & (cell <= 3)).all(dim=1) & (cell.sum(dim=1) % 2 == 0)
-        return torch.where(filled, -math.log(8.0), -math.inf).to(x.dtype)
+        return torch.full_like(x[:, 0], -math.inf).masked_fill(filled, -math.log(8.0))
 
 
 class TwoMoons:
