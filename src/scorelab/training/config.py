@@ -1,0 +1,164 @@
+"""Every hyper-parameter in one table: its TOML section, default, check and help.
+
+The same names are the keyword arguments of :class:`scorelab.ScoreModel`, the keys of a
+``--config FILE.toml`` (grouped in sections) and of ``--set section.name=value``.
+Noise levels given by the user are in data units; ``"auto"`` picks them by NCSNv2's rules.
+"""
+import math
+import tomllib
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that does not exist or is out of range."""
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    default: object
+    kind: str  # "int", "float", "str", "bool"
+    help: str
+    choices: tuple = ()
+    minimum: float | None = None  # inclusive, unless strict
+    strict: bool = False  # minimum is exclusive
+    maximum: float | None = None
+    auto: bool = False  # accepts the string "auto"
+
+
+OBJECTIVES = ("ncsn", "dsm", "ssm", "ssm-vr", "esm", "cd")
+SAMPLERS = ("annealed", "langevin", "mala", "pc", "euler", "heun", "dpmpp-2m", "ode")
+
+OPTIONS = {
+    # [model]
+    "model": Option("model", "score", "str", "what the network outputs: a score (any vector field) or an energy (score = -grad E)", ("score", "energy")),
+    "arch": Option("model", "auto", "str", "network: an MLP for points, a U-Net for images ('auto' picks by data)", ("auto", "mlp", "unet")),
+    "width": Option("model", 128, "int", "hidden width of the MLP / base channels of the U-Net", minimum=1),
+    "depth": Option("model", 3, "int", "number of hidden layers of the MLP", minimum=1),
+    # [objective]
+    "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),
+    "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
+    "n_projections": Option("objective", 1, "int", "random projections per sample for sliced score matching", minimum=1),
+    "cd_steps": Option("objective", 20, "int", "Langevin steps per contrastive-divergence update", minimum=1),
+    "cd_step_size": Option("objective", 0.01, "float", "Langevin step size for the negatives (normalised units)", minimum=0, strict=True),
+    "cd_alpha": Option("objective", 0.1, "float", "weight of the energy-magnitude regulariser alpha*(E+^2 + E-^2)", minimum=0),
+    "cd_buffer": Option("objective", 10000, "int", "persistent chains in the replay buffer (0: CD-k from the data)", minimum=0),
+    "cd_reinit": Option("objective", 0.05, "float", "fraction of chains re-initialised from noise at each update", minimum=0, maximum=1),
+    # [noise]
+    "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2)", minimum=0, strict=True, auto=True),
+    "sigma_min": Option("noise", "auto", "float", "smallest noise level, data units ('auto': 0.01 x data scale)", minimum=0, strict=True, auto=True),
+    "n_levels": Option("noise", "auto", "int", "number of geometric noise levels ('auto': from the dimension, NCSNv2)", minimum=2, auto=True),
+    "normalize": Option("noise", "isotropic", "str", "data normalisation, stored and undone on output: isotropic (one scale), per-dim, none", ("isotropic", "per-dim", "none")),
+    # [training]
+    "steps": Option("training", 6000, "int", "optimisation steps", minimum=1),
+    "batch_size": Option("training", 256, "int", "samples per step", minimum=1),
+    "lr": Option("training", 2e-3, "float", "Adam learning rate (cosine-decayed to 5% at the end)", minimum=0, strict=True, maximum=10),
+    "ema": Option("training", 0.999, "float", "EMA rate of the weights used for sampling (0: no EMA)", minimum=0, maximum=1, strict=False),
+    "grad_clip": Option("training", 1.0, "float", "clip the gradient norm to this (0: no clipping)", minimum=0),
+    "holdout": Option("training", 0.1, "float", "fraction of the data held out for the validation loss", minimum=0, maximum=0.5),
+    "eval_every": Option("training", 500, "int", "steps between held-out evaluations", minimum=1),
+    "checkpoint_every": Option("training", 1000, "int", "steps between checkpoints", minimum=1),
+    "seed": Option("training", 0, "int", "random seed (data split, initialisation, batches, noise)", minimum=0),
+    "device": Option("training", "auto", "str", "auto (CUDA when present), cpu, cuda", ("auto", "cpu", "cuda")),
+    "image_size": Option("training", "auto", "int", "resize images to this size ('auto': keep; they must then share one size)", minimum=2, auto=True),
+    # [sampling]
+    "sampler": Option("sampling", "annealed", "str", "default sampler", SAMPLERS),
+    "steps_per_level": Option("sampling", 100, "int", "annealed Langevin steps per noise level", minimum=1),
+    "step_size": Option("sampling", "auto", "float", "Langevin step size eps at the smallest sigma, data units squared ('auto': 0.5 sigma_min^2)", minimum=0, strict=True, auto=True),
+    "langevin_steps": Option("sampling", 1000, "int", "steps of plain Langevin / MALA", minimum=1),
+}
+
+DEFAULTS = {name: opt.default for name, opt in OPTIONS.items()}
+
+
+def _coerce(name: str, value):
+    opt = OPTIONS[name]
+    if opt.auto and value == "auto":
+        return value
+    try:
+        if opt.kind == "bool":
+            if isinstance(value, str):
+                value = {"true": True, "false": False}[value.lower()]
+            return bool(value)
+        if opt.kind in ("int", "float") and isinstance(value, bool):
+            raise ValueError
+        if opt.kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(float(value)) if isinstance(value, str) and "." in value else int(value)
+        if opt.kind == "float":
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        return str(value)
+    except (ValueError, TypeError, KeyError, OverflowError):
+        expected = {"int": "an integer", "float": "a finite number", "bool": "true or false"}.get(opt.kind, "a string")
+        auto = " or 'auto'" if opt.auto else ""
+        raise ConfigError(f"{opt.section}.{name}: expected {expected}{auto}, got {value!r}") from None
+
+
+def check_value(name: str, value):
+    """Coerce ``value`` to the option's type and check its range; return it."""
+    if name not in OPTIONS:
+        raise ConfigError(f"unknown option {name!r}; valid options: {', '.join(OPTIONS)}")
+    opt = OPTIONS[name]
+    value = _coerce(name, value)
+    if value == "auto":
+        return value
+    where = f"{opt.section}.{name}"
+    if opt.choices and value not in opt.choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(opt.choices)}")
+    if opt.minimum is not None and (value < opt.minimum or (opt.strict and value == opt.minimum)):
+        raise ConfigError(f"{where}: must be {'>' if opt.strict else '>='} {opt.minimum:g}, got {value!r}")
+    if opt.maximum is not None and value > opt.maximum:
+        raise ConfigError(f"{where}: must be <= {opt.maximum:g}, got {value!r}")
+    return value
+
+
+def make_config(**values) -> SimpleNamespace:
+    """A complete, validated configuration: the defaults updated by ``values``."""
+    cfg = dict(DEFAULTS)
+    for name, value in values.items():
+        cfg[name] = check_value(name, value)
+    if cfg["objective"] == "cd" and cfg["model"] != "energy":
+        raise ConfigError("objective.objective: 'cd' (contrastive divergence) needs model.model = 'energy'")
+    return SimpleNamespace(**cfg)
+
+
+def _flat_key(key: str) -> str:
+    section, _, name = key.rpartition(".")
+    if name not in OPTIONS or (section and OPTIONS[name].section != section):
+        raise ConfigError(f"unknown config key {key!r}; valid keys: "
+                          + ", ".join(f"{o.section}.{n}" for n, o in OPTIONS.items()))
+    return name
+
+
+def parse_toml(path) -> dict:
+    """Read a TOML file of sections ([model], [training], ...) into flat ``{name: value}``."""
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: not a valid TOML file ({str(e).splitlines()[0]})") from None
+    flat = {}
+    for section, table in doc.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: top-level key {section!r} must be a [section] table")
+        for name, value in table.items():
+            flat[_flat_key(f"{section}.{name}")] = value
+    return flat
+
+
+def parse_set(assignments) -> dict:
+    """Parse ``["training.steps=5000", ...]`` into flat ``{name: value}`` (values as strings)."""
+    flat = {}
+    for item in assignments or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        flat[_flat_key(key.strip())] = value.strip()
+    return flat

@@ -1,0 +1,63 @@
+"""Where training reports: a progress bar in a terminal, ``metrics.jsonl``, TensorBoard if installed."""
+import json
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``run_dir/metrics.jsonl`` (and TensorBoard scalars)."""
+
+    def __init__(self, run_dir: Path | None, start_step: int, total: int, progress: bool | None):
+        self.path = None if run_dir is None else Path(run_dir) / "metrics.jsonl"
+        if self.path is not None:
+            self._truncate_after(start_step)
+        show = sys.stderr.isatty() if progress is None else progress
+        self.bar = tqdm(total=total, initial=start_step, disable=not show, desc="training",
+                        unit="step", dynamic_ncols=True)
+        self.tb = self._tensorboard(run_dir)
+        self.history = []
+
+    @staticmethod
+    def _tensorboard(run_dir):
+        if run_dir is None:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return None
+        return SummaryWriter(str(Path(run_dir) / "tensorboard"))
+
+    def _truncate_after(self, step: int) -> None:
+        """On resume, drop lines logged after the checkpoint we restart from."""
+        if not self.path.exists():
+            return
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                continue
+        self.path.write_text("".join(f"{line}\n" for line in keep))
+
+    def log(self, record: dict) -> None:
+        self.history.append(record)
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, record["step"])
+        postfix = {k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "heldout")}
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.tb is not None:
+            self.tb.close()

@@ -1,0 +1,86 @@
+"""From a configuration and data to the pieces of a run: noise levels, network, objective."""
+import torch
+
+from ..nn import EnergyMLP, ScoreMLP, score_from_energy
+from ..objectives import (ReplayBuffer, contrastive_divergence, denoising_score_matching,
+                          exact_score_matching, multiscale_denoising_score_matching,
+                          sliced_score_matching)
+from ..samplers import geometric_sigmas, max_pairwise_distance, ncsnv2_num_levels
+
+DEFAULT_SIGMA_MIN = 0.01  # normalised units: 1% of the data scale (NCSNv2 uses 0.01 on [0, 1] images)
+DEFAULT_DSM_SIGMA = 0.1
+
+
+def noise_levels(cfg, x_norm: torch.Tensor, scale: float) -> torch.Tensor:
+    """The training noise levels in normalised units, largest first.
+
+    ``ncsn``: geometric from σ_max (NCSNv2 technique 1: the largest pairwise distance of the
+    normalised data) down to σ_min, L levels from :func:`ncsnv2_num_levels` (technique 2).
+    ``dsm``: the single σ. Objectives without noise (ssm, ssm-vr, esm, cd): none.
+    User-given values are in data units and divided by the data scale.
+    """
+    if cfg.objective == "dsm":
+        sigma = DEFAULT_DSM_SIGMA if cfg.sigma == "auto" else cfg.sigma / scale
+        return torch.tensor([sigma], dtype=torch.float32)
+    if cfg.objective != "ncsn":
+        return torch.zeros(0)
+    smax = max_pairwise_distance(x_norm) if cfg.sigma_max == "auto" else cfg.sigma_max / scale
+    smin = DEFAULT_SIGMA_MIN if cfg.sigma_min == "auto" else cfg.sigma_min / scale
+    if smin >= smax:
+        raise ValueError(f"noise.sigma_min ({smin * scale:.4g}) must be below noise.sigma_max ({smax * scale:.4g})")
+    dim = x_norm[0].numel()
+    n = ncsnv2_num_levels(dim, smax, smin) if cfg.n_levels == "auto" else cfg.n_levels
+    return geometric_sigmas(smax, smin, n)
+
+
+def build_network(cfg, shape: tuple, kind: str) -> torch.nn.Module:
+    """An MLP for points (flattened), a U-Net for images; noise-conditional for ``ncsn``."""
+    conditional = cfg.objective == "ncsn"
+    arch = cfg.arch if cfg.arch != "auto" else ("unet" if kind == "images" else "mlp")
+    if arch == "unet":
+        if len(shape) != 3:
+            raise ValueError("model.arch: 'unet' needs image data (C, H, W)")
+        if cfg.model == "energy" or not conditional:
+            raise ValueError("model.arch: the U-Net is a noise-conditional score network (objective 'ncsn', model 'score')")
+        from ..nn.unet import ScoreUNet
+        return ScoreUNet(channels=shape[0], base_channels=cfg.width if cfg.width != 128 else 32)
+    dim = int(torch.tensor(shape).prod())
+    cls = EnergyMLP if cfg.model == "energy" else ScoreMLP
+    return cls(dim, width=cfg.width, depth=cfg.depth, noise_conditional=conditional)
+
+
+def score_function(net: torch.nn.Module, model: str):
+    """The contract ``score(x, sigma)`` of a network: itself, or −∇E for an energy."""
+    return score_from_energy(net) if model == "energy" else net
+
+
+def make_buffer(cfg, shape, generator, device):
+    if cfg.objective != "cd" or cfg.cd_buffer == 0:
+        return None
+    return ReplayBuffer(shape, size=cfg.cd_buffer, reinit_prob=cfg.cd_reinit, generator=generator,
+                        device=device)
+
+
+def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None):
+    """``loss(x, generator)`` for the configured objective, on normalised data."""
+    score = score_function(net, cfg.model)
+    name = cfg.objective
+    if name == "ncsn":
+        return lambda x, g: multiscale_denoising_score_matching(score, x, sigmas.to(x), generator=g)
+    if name == "dsm":
+        return lambda x, g: denoising_score_matching(score, x, float(sigmas[0]), generator=g)
+    if name in ("ssm", "ssm-vr"):
+        return lambda x, g: sliced_score_matching(score, x, cfg.n_projections,
+                                                  variance_reduction=name == "ssm-vr", generator=g)
+    if name == "esm":
+        return lambda x, g: exact_score_matching(score, x)
+    return lambda x, g: contrastive_divergence(net, x, n_steps=cfg.cd_steps, step_size=cfg.cd_step_size,
+                                               buffer=buffer, alpha=cfg.cd_alpha, generator=g)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("training.device: 'cuda' requested but CUDA is not available")
+    return torch.device(name)
