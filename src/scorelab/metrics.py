@@ -4,26 +4,20 @@ import torch
 from .utils import as_sigma, sum_except_batch
 
 
-def _mean_dist(a: torch.Tensor, b: torch.Tensor, exclude_diagonal: bool) -> torch.Tensor:
-    d = torch.cdist(a, b)
-    if not exclude_diagonal:
-        return d.mean()
-    n = a.shape[0]
-    return d.sum() / (n * (n - 1))
-
-
 def energy_distance(x: torch.Tensor, y: torch.Tensor, max_points: int = 5000) -> float:
-    """Energy distance (Székely & Rizzo 2013), unbiased U-statistic form:
+    """Energy distance (Székely & Rizzo 2013), the plug-in (V-statistic) estimate
 
-        D²(X, Y) = 2E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖  (≥ 0 in expectation, 0 iff X ~ Y).
+        D²(X, Y) = 2·mean‖xᵢ − yⱼ‖ − mean‖xᵢ − xⱼ‖ − mean‖yᵢ − yⱼ‖  (all pairs, i = j included),
 
-    Samples are flattened; at most ``max_points`` of each are used (the first ones).
+    which is ≥ 0 for every pair of samples and, for two samples of the same law, has a positive
+    expected value of order E‖X − X'‖·(1/n + 1/m): the "sampling floor" that a model's samples
+    are compared with. Samples are flattened; at most ``max_points`` of each (the first) are used.
     """
     x = x.reshape(x.shape[0], -1)[:max_points].double()
     y = y.reshape(y.shape[0], -1)[:max_points].double()
     if len(x) < 2 or len(y) < 2:
         raise ValueError("energy_distance: need at least 2 samples in each set")
-    return float(2 * _mean_dist(x, y, False) - _mean_dist(x, x, True) - _mean_dist(y, y, True))
+    return float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean())
 
 
 def mode_fractions(x: torch.Tensor, means) -> torch.Tensor:

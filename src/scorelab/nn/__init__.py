@@ -2,5 +2,6 @@
 from .embedding import SigmaEmbedding
 from .energy import EnergyScore, score_from_energy
 from .mlp import EnergyMLP, ScoreMLP
+from .unet import ScoreUNet
 
-__all__ = ["ScoreMLP", "EnergyMLP", "EnergyScore", "score_from_energy", "SigmaEmbedding"]
+__all__ = ["ScoreMLP", "EnergyMLP", "EnergyScore", "score_from_energy", "SigmaEmbedding", "ScoreUNet"]

@@ -7,9 +7,11 @@ samples (and a :class:`SamplerInfo` with the NFE and, on request, the trajectory
 from ._base import SamplerInfo
 from .langevin import annealed_langevin, langevin, tweedie_denoise
 from .mala import mala
+from .ode import dpmpp_2m, euler, heun, ode_adaptive, predictor_corrector
 from .schedules import (geometric_sigmas, karras_sigmas, max_pairwise_distance,
                         ncsnv2_num_levels, ncsnv2_ratio, ncsnv2_step_size)
 
 __all__ = ["langevin", "annealed_langevin", "mala", "tweedie_denoise", "SamplerInfo",
            "geometric_sigmas", "karras_sigmas", "max_pairwise_distance", "ncsnv2_ratio",
-           "ncsnv2_num_levels", "ncsnv2_step_size"]
+           "ncsnv2_num_levels", "ncsnv2_step_size",
+           "euler", "heun", "dpmpp_2m", "ode_adaptive", "predictor_corrector"]

@@ -1,0 +1,48 @@
+"""Experiments: each makes one claim of the lecture on score-based models runnable.
+
+An experiment is a module with a one-line ``DESCRIPTION``, the ``CLAIM`` it shows, and
+``run(out_dir: Path, quick: bool, seed: int) -> dict`` that writes its figures into
+``out_dir`` and returns its metrics (plain JSON-able values). :func:`run_experiment`
+creates the folder, runs it and writes ``metrics.json`` next to the figures.
+"""
+import time
+from pathlib import Path
+
+import torch
+
+from . import noise_levels, score_field, sliced_vs_exact
+from ._common import write_json
+
+EXPERIMENTS = {
+    "score-field": score_field,
+    "sliced-vs-exact": sliced_vs_exact,
+    "noise-levels": noise_levels,
+}
+
+
+def list_experiments() -> list[dict]:
+    """``[{"name", "description", "claim"}, ...]`` for every experiment (for ``--list``)."""
+    return [{"name": name, "description": module.DESCRIPTION, "claim": module.CLAIM}
+            for name, module in EXPERIMENTS.items()]
+
+
+def run_experiment(name: str, out_root="runs/experiments", quick: bool = False, seed: int = 0) -> dict:
+    """Run the experiment ``name`` into ``out_root/name/`` and return its metrics.
+
+    The metrics, with a ``"run"`` entry added (name, quick, seed, wall-clock seconds, torch
+    threads), are written to ``out_root/name/metrics.json`` (pretty, sorted keys).
+    ``quick=True`` runs a reduced version (seconds, for tests and smoke runs).
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
+    out_dir = Path(out_root) / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    metrics = dict(EXPERIMENTS[name].run(out_dir, quick=quick, seed=seed))
+    metrics["run"] = {"experiment": name, "quick": quick, "seed": seed,
+                      "seconds": time.perf_counter() - start, "torch_threads": torch.get_num_threads()}
+    write_json(metrics, out_dir / "metrics.json")
+    return metrics
+
+
+__all__ = ["EXPERIMENTS", "list_experiments", "run_experiment"]
