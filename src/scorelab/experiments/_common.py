@@ -1,7 +1,9 @@
-"""What every experiment shares: figures (matplotlib's Agg canvas), timing, seeds and JSON.
+"""What every experiment shares: figures, timing, seeds and JSON.
 
-matplotlib is imported inside the figure helpers only, so listing or importing the
-experiments does not need it (it is the optional ``viz`` extra).
+Figures are drawn with :mod:`scorelab.viz` (matplotlib's object-oriented ``Figure``, saved as
+PNG through the Agg renderer; no pyplot, no backend switch). It is imported inside the figure
+helpers only, so listing or importing the experiments does not need matplotlib (the
+optional ``viz`` extra).
 """
 import json
 import math
@@ -13,27 +15,19 @@ from pathlib import Path
 import torch
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.0, 4.0), **subplot_kw):
-    """A matplotlib ``Figure`` on the Agg canvas (no pyplot, no global backend switch) and its axes.
+def new_figure(nrows: int = 1, ncols: int = 1, size: float = 4.0, **subplot_kw):
+    """``(fig, axes)`` from :func:`scorelab.viz.plots.new_figure`: ``size`` inches per panel,
+    ``axes`` always an (nrows, ncols) array."""
+    from ..viz.plots import new_figure as viz_new_figure
 
-    Returns ``(fig, axes)`` with ``axes`` an array of shape (nrows, ncols), squeezed as
-    ``plt.subplots`` does.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, **subplot_kw)
-    return fig, axes
+    return viz_new_figure(nrows, ncols, size, **subplot_kw)
 
 
-def save_figure(fig, path, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``path`` (PNG through Agg) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    return path
+def save_figure(fig, path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (through Agg, parent folders created); return the path."""
+    from ..viz.plots import save_figure as viz_save_figure
+
+    return viz_save_figure(fig, path)
 
 
 def time_call(fn, repeats: int = 5, warmup: int = 1) -> dict:

@@ -54,7 +54,8 @@ def time_training_step(method: str, dim: int, seed: int, repeats: int, warmup: i
 
 
 def _plot(table: dict, dims, path: Path) -> None:
-    fig, ax = new_figure(figsize=(6.5, 4.5))
+    fig, axes = new_figure(size=5.0)
+    ax = axes[0, 0]
     for method, row in table.items():
         ax.plot(dims, [1e3 * row[str(d)] for d in dims], marker="o", label=LABELS[method])
     first = 1e3 * table["esm_loop"][str(dims[0])]

@@ -118,6 +118,7 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
             "n_train": len(train_idx), "n_holdout": len(hold_idx)}
     torch.manual_seed(cfg.seed)
     run = Run.new(cfg, info, normalizer, sigmas, device)
+    run.preview = dataset.x[train_idx][:2000].float().contiguous()
     state = _State(run, device, cfg.seed)
     if resume:
         if stored.data["shape"] != info["shape"] or stored.data["n_train"] != info["n_train"]:

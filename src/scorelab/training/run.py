@@ -26,6 +26,7 @@ class Run:
     normalizer: Normalizer
     sigmas: torch.Tensor  # normalised units, largest first (empty for noise-free objectives)
     data: dict  # name, kind, shape, n_train, n_holdout
+    preview: torch.Tensor | None = None  # up to 2000 training samples (data units), for plots
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -40,8 +41,9 @@ class Run:
                              "python": platform.python_version()}}
 
     def tensors(self) -> dict:
+        preview = {} if self.preview is None else {"data.preview": self.preview}
         return {**ckpt.module_state("model", self.net), **ckpt.module_state("ema", self.ema_net),
-                **self.normalizer.state(), "sigmas": self.sigmas}
+                **self.normalizer.state(), "sigmas": self.sigmas, **preview}
 
     def save(self, run_dir: Path, extra_tensors=None, metadata=None) -> None:
         """Write the run (and optional training state) atomically into ``run_dir``."""
@@ -75,6 +77,11 @@ class Run:
             run = cls.new(cfg, data, normalizer, sigmas, device)
         except (ValueError, RuntimeError) as e:
             raise ckpt.CheckpointError(f"{run_dir}: configuration cannot build a network ({e})") from None
+        preview = tensors.get("data.preview")
+        if preview is not None and (tuple(preview.shape[1:]) != tuple(data["shape"])
+                                    or not torch.isfinite(preview).all()):
+            raise ckpt.CheckpointError(f"{path}: data.preview does not match the data shape")
+        run.preview = preview
         ckpt.load_module_state(run.net, tensors, "model", path)
         ckpt.load_module_state(run.ema_net, tensors, "ema", path)
         return run, tensors, meta

@@ -1,0 +1,59 @@
+"""The ``scorelab`` command line: train, sample, eval, plot, inpaint, demo, experiment.
+
+Every failure a user can cause (a bad file, value, option or run directory) ends with one line
+``scorelab: error: ...`` on stderr and exit code 2, never a traceback (set SCORELAB_DEBUG=1 to
+see one).
+"""
+import argparse
+import os
+import sys
+
+from . import demo, evaluate, experiment, inpaint, plot, sample, train
+
+COMMANDS = {"train": train, "sample": sample, "eval": evaluate, "plot": plot,
+            "inpaint": inpaint, "demo": demo, "experiment": experiment}
+
+
+class UsageError(Exception):
+    """A command-line usage error (reported in one line, exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + error
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="scorelab", description=__doc__.splitlines()[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"scorelab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, epilog=getattr(module, "EPILOG", None),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "handler", None):
+            build_parser().print_help()
+            return 2
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("scorelab: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as e:  # --help / --version
+        return e.code if isinstance(e.code, int) else 0
+    except Exception as e:  # noqa: BLE001 - the contract: one line, exit 2
+        if os.environ.get("SCORELAB_DEBUG"):
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, (MemoryError, RecursionError)):
+            msg = f"{type(e).__name__}: {msg}"
+        print(f"scorelab: error: {msg}", file=sys.stderr)
+        return 2
