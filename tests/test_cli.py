@@ -76,10 +76,10 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(csv_file, tmp_pat
     assert main(["train", str(csv_file), "--out", str(full), *QUICK]) == 0
     real_step = loop._optimisation_step
 
-    def crash_at_45(state, objective, batch):
+    def crash_at_45(state, *args):
         if state.step == 45:
             raise KeyboardInterrupt
-        return real_step(state, objective, batch)
+        return real_step(state, *args)
 
     monkeypatch.setattr(loop, "_optimisation_step", crash_at_45)
     assert main(["train", str(csv_file), "--out", str(cut), *QUICK]) == 130

@@ -34,7 +34,7 @@ def test_frechet_distance_matches_the_closed_form_for_commuting_covariances():
 def test_frechet_distance_matches_scipy_sqrtm_for_general_covariances():
     linalg = pytest.importorskip("scipy.linalg")
     d = 6
-    mu_a, mu_b = torch.zeros(d, dtype=torch.float64), torch.linspace(-1, 1, d, dtype=torch.float64)
+    mu_a, mu_b = torch.zeros(d).double(), torch.linspace(-1, 1, d).double()
     cov_a, cov_b = random_spd(d, 2), random_spd(d, 3)
     a = samples_with_moments(mu_a, cov_a, 400, seed=4)
     b = samples_with_moments(mu_b, cov_b, 400, seed=5)
@@ -86,7 +86,8 @@ def test_real_digits_are_much_closer_to_the_test_split_than_noise(split):
     train, test = split
     model = digit_classifier(0)
     test_feats = model.features(test.x)
-    subset = train.x[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: len(test)]]
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    subset = train.x[perm[: len(test)]]
     noise = torch.rand(len(test), 1, 8, 8, generator=torch.Generator().manual_seed(0))
     fd_real = frechet_distance(model.features(subset), test_feats)
     fd_noise = frechet_distance(model.features(noise), test_feats)

@@ -101,12 +101,14 @@ def frechet_distance(feats_a, feats_b) -> float:
         raise ValueError("frechet_distance: need at least 2 samples in each set")
     if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
         raise ValueError("frechet_distance: features hold NaN or Inf")
-    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    k = a.shape[1]
+    cov_a, cov_b = torch.cov(a.T).reshape(k, k), torch.cov(b.T).reshape(k, k)
     evals, evecs = torch.linalg.eigh(cov_a)
     sqrt_a = (evecs * evals.clamp(min=0).sqrt()) @ evecs.T
     middle = sqrt_a @ cov_b @ sqrt_a
     lam = torch.linalg.eigvalsh(0.5 * (middle + middle.T)).clamp(min=0)
-    fd = (a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * lam.sqrt().sum()
+    mean_term = (a.mean(0) - b.mean(0)).square().sum()
+    fd = mean_term + cov_a.trace() + cov_b.trace() - 2 * lam.sqrt().sum()
     return max(float(fd), 0.0)
 
 

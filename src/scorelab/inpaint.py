@@ -11,18 +11,21 @@ def inpaint(score_fn, x_known, mask, sigmas, step_size: float, steps_per_level: 
             return_info=False):
     """Fill the coordinates where ``mask == 0`` consistently with those where ``mask == 1``.
 
-    Annealed Langevin inpainting (Song & Ermon 2019, NCSN, Appendix B.3, Algorithm 2): the
-    unknown part starts from N(0, σ₁²) noise; then for each σᵢ in ``sigmas`` (largest first)
+    Annealed Langevin inpainting (Song & Ermon 2019, NCSN, appendix, Algorithm 2 "Inpainting
+    with annealed Langevin dynamics"). The unknown part starts from N(0, σ₁²) noise (NCSN
+    draws it uniform on [0, 1]; a Gaussian at the largest level suits any data); then for
+    each σᵢ in ``sigmas`` (largest first)
 
-        ỹ ← y + σᵢ·z                         (the known part y, noised to level σᵢ, once a level)
+        ỹ ← y + σᵢ·z                       (the known part y noised to σᵢ, once a level)
         repeat ``steps_per_level`` times:
-            x ← x + (αᵢ/2)·s(x, σᵢ) + √αᵢ·z,   αᵢ = ε·σᵢ²/σ_L²  (as in ``annealed_langevin``)
+            x ← x + (αᵢ/2)·s(x, σᵢ) + √αᵢ·z,   αᵢ = ε·σᵢ²/σ_L²  (``annealed_langevin``'s)
             x ← ỹ where mask == 1
 
     and, if ``denoise``, Tweedie's step on the unknown part only, x ← x + σ_L²·s(x, σ_L)
-    where mask == 0. The known coordinates of the output are ``x_known``'s, exactly.
-    Any data shape works (points (n, d), images (n, C, H, W)); ``mask`` (bool or 0/1) must
-    broadcast to ``x_known``; the values of ``x_known`` where ``mask == 0`` are ignored.
+    where mask == 0 (as ``annealed_langevin`` ends; Jolicoeur-Martineau et al. 2021). The
+    known coordinates of the output are ``x_known``'s, exactly. Any data shape works (points
+    (n, d), images (n, C, H, W)); ``mask`` (bool or 0/1) must broadcast to ``x_known``; the
+    values of ``x_known`` where ``mask == 0`` are never read (they may be NaN).
     NFE = len(sigmas)·steps_per_level (+1 with ``denoise``). Returns the inpainted samples
     (and a :class:`SamplerInfo` when ``return_info``).
     """
@@ -51,8 +54,8 @@ def inpaint(score_fn, x_known, mask, sigmas, step_size: float, steps_per_level: 
         x = torch.where(known, y_noisy, x)
         for _ in range(steps_per_level):
             # Langevin step on everything, then put the noised known part back.
-            x = (x + 0.5 * alpha * run.score(x, sigma) + alpha**0.5 * gaussian_like(x, generator)).detach()
-            x = torch.where(known, y_noisy, x)
+            x = x + 0.5 * alpha * run.score(x, sigma) + alpha**0.5 * gaussian_like(x, generator)
+            x = torch.where(known, y_noisy, x).detach()
             run.step_done(i, x, sigma)
             i += 1
         run.check(x, _HINT + f" (blew up at sigma={sigma:.4g})")

@@ -126,7 +126,7 @@ def _plot_1d(ax, gm: GaussianMixture, facts: dict) -> None:
     for z, kind in zip(facts["score_zeros"], facts["score_zero_kinds"]):
         ax.axvline(z, color="0.4", lw=0.8, ls="--")
         twin.plot([z], [0.0], marker="o", color="C3")
-        ax.text(z, 0.3, f" {kind} x = {z:.4f}", transform=ax.get_xaxis_transform(), rotation=90,
+        ax.text(z, 0.62, f" {kind} x = {z:.4f}", transform=ax.get_xaxis_transform(), rotation=90,
                 fontsize=8, va="bottom")
     extrema = torch.tensor(facts["density_extrema"], dtype=torch.float64)
     ax.plot(extrema, _density_1d(gm, extrema), "x", color="C0", ms=8, label="extrema of p (finite differences)")

@@ -4,16 +4,23 @@ A run directory holds ``config.json`` (configuration, data description, versions
 ``checkpoint.safetensors`` (weights, EMA weights, optimiser state, step, RNG states and the
 normalisation, with small JSON in the safetensors metadata). Every file is written atomically:
 to a temporary file in the same directory, flushed, then renamed over the old one, so a crash
-leaves either the old or the new file, never a torn one.
+leaves either the old or the new file, never a torn one. A crash mid-write can leave a
+temporary ``.NAME.*.tmp`` behind: readers never look at it, and the next write of NAME removes
+it (a run directory has one writer at a time).
+
+Nothing read from these files is trusted: the loaders check every key, type, shape, dtype and
+value, never unpickle, and never open a path named inside a file.
 """
+import glob
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -25,7 +32,12 @@ class CheckpointError(ValueError):
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (POSIX-atomic)."""
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (POSIX-atomic).
+
+    The file and then its directory are fsynced, so the rename survives a power cut too; the
+    file gets the usual mode (0666 less the umask), not ``mkstemp``'s private 0600. Temporary
+    files of ``path`` left by a writer that was killed are removed once the rename is done.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -34,10 +46,29 @@ def atomic_write(path: Path, write) -> None:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    for stale in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+        Path(stale).unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. platforms that cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, obj) -> None:
@@ -60,7 +91,7 @@ def read_json(path: Path) -> dict:
             obj = json.load(f)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing (is this a scorelab run directory?)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON, UTF-8, huge ints
         raise CheckpointError(f"{path}: unreadable or corrupt JSON ({type(e).__name__})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
@@ -68,16 +99,16 @@ def read_json(path: Path) -> dict:
 
 
 def load_tensors(path: Path) -> tuple[dict, dict]:
-    """Read a safetensors file: (tensors, metadata decoded from JSON)."""
-    from safetensors import safe_open
+    """Read a safetensors file: (tensors, metadata decoded from JSON), from one open handle so
+    that tensors and metadata come from the same version of the file."""
     try:
-        tensors = load_file(str(path))
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
         meta = {k: json.loads(v) for k, v in raw.items()}
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as e:  # RecursionError is a RuntimeError
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({msg})") from None
     return tensors, meta
@@ -111,17 +142,48 @@ def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict, list]:
     return tensors, sd["param_groups"]
 
 
+ADAM_STATE = {"step", "exp_avg", "exp_avg_sq"}  # per parameter (+ max_exp_avg_sq with amsgrad)
+ADAM_GROUP = {"params", "lr", "betas", "eps", "weight_decay"}  # torch fills in the other keys
+
+
 def load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict, groups, path) -> None:
+    """Load Adam's state saved by :func:`optimizer_state`, refusing anything that does not fit
+    ``opt``: other parameters, unknown or mistyped hyper-parameters, misshapen or NaN moments."""
+    own_groups = opt.state_dict()["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(own_groups) or not all(
+            isinstance(g, dict) and g.get("params") == o["params"] and ADAM_GROUP <= set(g) <= set(o)
+            and all(_same_kind(g[k], o[k]) for k in g if k != "params")
+            for g, o in zip(groups, own_groups)):
+        raise CheckpointError(f"{path}: optimiser state does not match the model")
+    params = [p for group in opt.param_groups for p in group["params"]]
     state = {}
     for key, v in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = v
-    own = opt.state_dict()["param_groups"]
-    if not isinstance(groups, list) or len(groups) != len(own) or any(
-            not isinstance(g, dict) or g.get("params") != o["params"] for g, o in zip(groups, own)):
-        raise CheckpointError(f"{path}: optimiser state does not match the model")
+        if not key.startswith("optim."):
+            continue
+        idx, _, name = key.removeprefix("optim.").partition(".")
+        if not idx.isdigit() or int(idx) >= len(params):
+            raise CheckpointError(f"{path}: optimiser state {key!r} names no parameter")
+        state.setdefault(int(idx), {})[name] = v
+    for idx, st in state.items():
+        p, group = params[idx], next(g for g in groups if idx in g["params"])
+        names = ADAM_STATE | ({"max_exp_avg_sq"} if group.get("amsgrad") else set())
+        if set(st) != names or st["step"].numel() != 1 or any(
+                not v.is_floating_point() or not torch.isfinite(v).all() for v in st.values()) or any(
+                st[n].shape != p.shape for n in names - {"step"}):
+            raise CheckpointError(f"{path}: optimiser state of parameter {idx} is incomplete, "
+                                  "misshapen or not finite")
     try:
         opt.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, RuntimeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: bad optimiser state ({e})") from None
+
+
+def _same_kind(saved, own) -> bool:
+    """Is ``saved`` (read from a file) a JSON value of the same kind as the optimiser's ``own``?"""
+    if own is None or isinstance(own, bool):
+        return saved is None or isinstance(saved, bool)
+    if isinstance(own, (int, float)):
+        return isinstance(saved, (int, float)) and not isinstance(saved, bool) and math.isfinite(saved)
+    if isinstance(own, (list, tuple)):
+        return isinstance(saved, list) and len(saved) == len(own) and all(map(_same_kind, saved, own))
+    return type(saved) is type(own)

@@ -59,6 +59,7 @@ OPTIONS = {
     "holdout": Option("training", 0.1, "float", "fraction of the data held out for the validation loss", minimum=0, maximum=0.5),
     "eval_every": Option("training", 500, "int", "steps between held-out evaluations", minimum=1),
     "checkpoint_every": Option("training", 1000, "int", "steps between checkpoints", minimum=1),
+    "micro_batches": Option("training", 1, "int", "chunks of each batch, each with its own noise stream; torchrun processes split them, so results do not depend on the process count", minimum=1),
     "seed": Option("training", 0, "int", "random seed (data split, initialisation, batches, noise)", minimum=0),
     "device": Option("training", "auto", "str", "auto (CUDA when present), cpu, cuda", ("auto", "cpu", "cuda")),
     "image_size": Option("training", "auto", "int", "resize images to this size ('auto': keep; they must then share one size)", minimum=2, auto=True),
@@ -122,6 +123,8 @@ def make_config(**values) -> SimpleNamespace:
     cfg = dict(DEFAULTS)
     for name, value in values.items():
         cfg[name] = check_value(name, value)
+    if cfg["batch_size"] % cfg["micro_batches"]:
+        raise ConfigError("training.micro_batches must divide training.batch_size")
     if cfg["objective"] == "cd" and cfg["model"] != "energy":
         raise ConfigError("objective.objective: 'cd' (contrastive divergence) needs model.model = 'energy'")
     return SimpleNamespace(**cfg)

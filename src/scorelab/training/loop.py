@@ -1,4 +1,5 @@
-"""The training loop: Adam, gradient clipping, EMA, a held-out loss, checkpoints, resume."""
+"""The training loop: Adam, gradient clipping, EMA, a held-out loss, checkpoints, resume,
+and data parallelism under torchrun (see :mod:`.distributed`)."""
 import math
 import shutil
 import time
@@ -8,12 +9,14 @@ from types import SimpleNamespace
 import torch
 
 from . import checkpoint as ckpt
+from .distributed import Topology, stream_generator
 from .logging import MetricsLog
 from .normalization import Normalizer
 from .run import Run
 from .setup import make_buffer, make_objective, noise_levels, resolve_device
 
 RUN_FILES = (ckpt.CONFIG_FILE, ckpt.CHECKPOINT_FILE, "metrics.jsonl", "tensorboard")
+BATCH_STREAM = -1  # the noise stream that draws the batch indices; chunks use 0, 1, ...
 
 
 class RunDirError(ValueError):
@@ -42,7 +45,7 @@ def update_ema(ema: torch.nn.Module, net: torch.nn.Module, rate: float, step: in
         e.copy_(b)
 
 
-def prepare_run_dir(run_dir, force: bool, resume: bool) -> None:
+def prepare_run_dir(run_dir, force: bool, resume: bool, topo: Topology) -> None:
     """Refuse to overwrite an existing run unless ``force``; with ``force`` remove only run files."""
     if run_dir is None:
         return
@@ -56,25 +59,28 @@ def prepare_run_dir(run_dir, force: bool, resume: bool) -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
         if not force:
             raise RunDirError(f"{run_dir}: exists and is not empty; use --force to overwrite or --resume to continue")
-        for name in RUN_FILES:
-            p = run_dir / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        topo.barrier()  # every process has seen the old directory before rank 0 clears it
+        if topo.is_main:
+            for name in RUN_FILES:
+                p = run_dir / name
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    if topo.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
 
 class _State:
     """What changes during training; (de)serialised with the checkpoint."""
 
-    def __init__(self, run, device, seed):
+    def __init__(self, run, device):
         self.run = run
         self.opt = torch.optim.Adam(run.net.parameters(), lr=run.cfg.lr)
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.buffer = make_buffer(run.cfg, tuple(run.data["shape"]), self.generator, device)
+        g = stream_generator(run.cfg.seed, 0, BATCH_STREAM - 1, device)
+        self.buffer = make_buffer(run.cfg, tuple(run.data["shape"]), g, device)
         self.step = 0
 
     def save(self, run_dir):
         opt_tensors, groups = ckpt.optimizer_state(self.opt)
-        extra = {**opt_tensors, "rng.generator": self.generator.get_state()}
+        extra = dict(opt_tensors)
         if self.buffer is not None:
             extra["buffer.samples"] = self.buffer.samples
         self.run.save(run_dir, extra, {"step": self.step, "optim_groups": groups})
@@ -84,15 +90,11 @@ class _State:
         if not isinstance(step, int) or not 0 <= step <= self.run.cfg.steps:
             raise ckpt.CheckpointError(f"{path}: step {step!r} is missing or outside [0, training.steps]")
         ckpt.load_optimizer_state(self.opt, tensors, meta.get("optim_groups"), path)
-        try:
-            self.generator.set_state(tensors["rng.generator"])
-            if self.buffer is not None:
-                samples = tensors["buffer.samples"]
-                if samples.shape != self.buffer.samples.shape:
-                    raise ValueError("replay buffer shape")
-                self.buffer.samples = samples.to(self.buffer.samples)
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise ckpt.CheckpointError(f"{path}: bad or missing training state ({e})") from None
+        if self.buffer is not None:
+            samples = tensors.get("buffer.samples")
+            if samples is None or samples.shape != self.buffer.samples.shape:
+                raise ckpt.CheckpointError(f"{path}: missing or misshapen replay buffer")
+            self.buffer.samples = samples.to(self.buffer.samples)
         self.step = step
 
 
@@ -101,14 +103,19 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
 
     With ``run_dir`` the run is checkpointed there every ``checkpoint_every`` steps and at the
     end, and ``resume=True`` continues from the last checkpoint: the result then equals an
-    uninterrupted run (same seed, CPU). Returns the trained :class:`Run`.
+    uninterrupted run (same seed, CPU). Under ``torchrun`` the batch is split across processes
+    and rank 0 alone writes. Returns the trained :class:`Run`.
     """
-    prepare_run_dir(run_dir, force, resume)
+    device = resolve_device(cfg.device)
+    topo = Topology(device)
+    prepare_run_dir(run_dir, force, resume, topo)
     if resume:  # the stored configuration wins; only the length and cadence may change
         stored, tensors, meta = Run.load(run_dir)
         keep = {k: getattr(cfg, k) for k in ("steps", "eval_every", "checkpoint_every", "device")}
         cfg = SimpleNamespace(**{**vars(stored.cfg), **keep})
-    device = resolve_device(cfg.device)
+    if cfg.micro_batches % topo.world:
+        raise ValueError(f"training.micro_batches ({cfg.micro_batches}) must be a multiple of the "
+                         f"number of processes ({topo.world})")
     train_idx, hold_idx = split(len(dataset.x), cfg.holdout, cfg.seed)
     normalizer = Normalizer.fit(dataset.x[train_idx], cfg.normalize)
     x_train = normalizer.forward(dataset.x[train_idx]).to(device)
@@ -119,29 +126,27 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
     torch.manual_seed(cfg.seed)
     run = Run.new(cfg, info, normalizer, sigmas, device)
     run.preview = dataset.x[train_idx][:2000].float().contiguous()
-    state = _State(run, device, cfg.seed)
+    state = _State(run, device)
     if resume:
         if stored.data["shape"] != info["shape"] or stored.data["n_train"] != info["n_train"]:
             raise RunDirError(f"{run_dir}: the data differ from the data this run was trained on")
         run.net.load_state_dict(stored.net.state_dict())
         run.ema_net.load_state_dict(stored.ema_net.state_dict())
         state.restore(tensors, meta, Path(run_dir) / ckpt.CHECKPOINT_FILE)
-    elif run_dir is not None:
+    elif run_dir is not None and topo.is_main:
         state.save(run_dir)  # step 0: the directory is a loadable run from the start
-    return _loop(state, x_train, x_hold, run_dir, progress)
+    return _loop(state, x_train, x_hold, run_dir if topo.is_main else None, progress, topo)
 
 
-def _loop(state, x_train, x_hold, run_dir, progress) -> Run:
+def _loop(state, x_train, x_hold, run_dir, progress, topo) -> Run:
     run, cfg = state.run, state.run.cfg
     objective = make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer)
     heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None)
-    log = MetricsLog(run_dir, state.step, cfg.steps, progress)
+    log = MetricsLog(run_dir, state.step, cfg.steps, progress if topo.is_main else False)
     running, start = [], time.perf_counter()
     try:
         while state.step < cfg.steps:
-            idx = torch.randint(len(x_train), (min(cfg.batch_size, len(x_train)),),
-                                generator=state.generator, device=x_train.device)
-            loss = _optimisation_step(state, objective, x_train[idx])
+            loss = topo.sum_scalar(_optimisation_step(state, objective, x_train, topo))
             running.append(loss)
             state.step += 1
             log.advance()
@@ -156,21 +161,32 @@ def _loop(state, x_train, x_hold, run_dir, progress) -> Run:
                 state.save(run_dir)
     finally:
         log.close()
+    topo.barrier()
     run.extra["history"] = log.history
     return run
 
 
-def _optimisation_step(state, objective, batch) -> float:
-    cfg = state.run.cfg
+def _optimisation_step(state, objective, x_train, topo) -> float:
+    """One step on the global batch: this process's chunks, gradients summed over processes."""
+    cfg, device = state.run.cfg, x_train.device
     for group in state.opt.param_groups:
         group["lr"] = learning_rate(cfg, state.step)
-    loss = objective(batch, state.generator)
+    chunk = min(cfg.batch_size, len(x_train)) // cfg.micro_batches
+    if chunk < 1:
+        raise ValueError("training.micro_batches exceeds the number of training samples")
+    g = stream_generator(cfg.seed, state.step, BATCH_STREAM, device)
+    idx = torch.randint(len(x_train), (chunk * cfg.micro_batches,), generator=g, device=device)
+    loss = 0.0
+    for k in topo.chunks(cfg.micro_batches):
+        gk = stream_generator(cfg.seed, state.step, k, device)
+        loss = loss + objective(x_train[idx[k * chunk:(k + 1) * chunk]], gk) / cfg.micro_batches
     if not torch.isfinite(loss):
         raise FloatingPointError(
             f"training diverged at step {state.step + 1} (loss is {loss.item()}): lower training.lr "
             "or raise noise.sigma_min; the last checkpoint is intact")
     state.opt.zero_grad(set_to_none=True)
     loss.backward()
+    topo.sum_gradients(state.run.net.parameters())
     if cfg.grad_clip > 0:
         norm = torch.nn.utils.clip_grad_norm_(state.run.net.parameters(), cfg.grad_clip)
         if not torch.isfinite(norm):
@@ -181,6 +197,6 @@ def _optimisation_step(state, objective, batch) -> float:
 
 
 def _heldout(objective, x_hold, seed) -> float:
-    g = torch.Generator(device=x_hold.device).manual_seed(seed + 1)
+    g = stream_generator(seed, 0, BATCH_STREAM - 2, x_hold.device)
     with torch.enable_grad():  # objectives differentiate in x; the EMA network has no grad
         return float(objective(x_hold, g).detach())

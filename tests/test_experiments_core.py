@@ -1,0 +1,87 @@
+"""The lecture's experiments (score-field, sliced-vs-exact, noise-levels) in quick mode:
+each writes its figure and metrics.json, and its metrics show the claimed facts."""
+import json
+
+import pytest
+
+from scorelab.experiments import EXPERIMENTS, list_experiments, run_experiment
+from scorelab.samplers import ncsnv2_num_levels
+
+
+def _run(name, tmp_path, png):
+    metrics = run_experiment(name, out_root=tmp_path, quick=True, seed=0)
+    out = tmp_path / name
+    assert (out / png).stat().st_size > 0
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["run"]["experiment"] == name and stored["run"]["quick"] is True
+    assert set(stored) == set(metrics)
+    return stored
+
+
+def test_every_experiment_states_its_claim():
+    for name, module in EXPERIMENTS.items():
+        assert isinstance(module.DESCRIPTION, str) and module.DESCRIPTION, name
+        assert isinstance(module.CLAIM, str) and module.CLAIM, name
+        assert callable(module.run), name
+    assert [e["name"] for e in list_experiments()] == list(EXPERIMENTS)
+
+
+def test_unknown_experiment_lists_the_valid_names(tmp_path):
+    with pytest.raises(ValueError, match="score-field"):
+        run_experiment("nope", out_root=tmp_path)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_score_field_zeros_are_the_density_extrema(tmp_path):
+    m = _run("score-field", tmp_path, "score_field.png")
+    # Two modes and the valley between them, found from the score and, independently, from
+    # finite differences of the density: the same points.
+    assert m["score_zero_kinds"] == m["density_extrema_kinds"] == ["maximum", "minimum", "maximum"]
+    assert len(m["score_zeros"]) == len(m["density_extrema"]) == 3
+    assert m["zeros_match_extrema"]
+    assert m["max_abs_difference"] < 1e-3
+    for zero, extremum in zip(m["score_zeros"], m["density_extrema"]):
+        assert abs(zero - extremum) < 1e-3
+    # Well-separated components: the modes sit (almost) at the means, the valley between them.
+    for mode, mean in zip(m["density_maxima"], m["density_1d"]["means"]):
+        assert abs(mode - mean) < 1e-3
+    lo, hi = m["density_maxima"]
+    assert lo < m["density_minima"][0] < hi
+    # The score points uphill: positive left of each mode, negative right of it.
+    assert m["score_positive_left_of_modes"] and m["score_negative_right_of_modes"]
+    assert all(v > 0 for v in m["score_min_left_of_each_mode"])
+    assert all(v < 0 for v in m["score_max_right_of_each_mode"])
+    assert max(m["lecture_2d"]["score_norm_at_modes"]) < 1e-3
+
+
+def test_sliced_vs_exact_exact_cost_grows_with_dimension(tmp_path):
+    m = _run("sliced-vs-exact", tmp_path, "sliced_vs_exact.png")
+    assert m["dims"] == [2, 8]
+    for method in ("esm_loop", "esm_vmap", "ssm", "ssm_vr", "dsm"):
+        assert set(m["seconds_per_step"][method]) == {"2", "8"}
+        assert all(t > 0 for t in m["seconds_per_step"][method].values())
+    growth = m["growth_ratio"]
+    # d = 8 needs four times the backward passes of d = 2 for the exact trace, one for sliced.
+    assert growth["esm_loop"] > growth["ssm"]
+    assert growth["esm_loop"] > growth["ssm_vr"]
+
+
+def test_noise_levels_more_levels_recover_weights_better(tmp_path):
+    m = _run("noise-levels", tmp_path, "noise_levels.png")
+    cells = {(c["levels"], c["step_ratio"], c["steps_per_level"]): c for c in m["cells"]}
+    assert len(cells) == 3 * 2 * 1
+    # With the exact score, 10 levels (NCSN) lose the weights that 40 levels recover better,
+    # and 5 levels lose more; the weights drift towards uniform (the 0.1 mode is over-filled).
+    e5, e10, e40 = (cells[(L, 0.5, 20)]["weight_error"] for L in (5, 10, 40))
+    assert e40 <= e10 <= e5
+    assert cells[(10, 0.5, 20)]["fractions"][2] > 0.1
+    # ε = 5 σ_L² is unstable at the large levels (α > 4 × the level's variance) and blows up.
+    assert cells[(40, 5.0, 20)]["status"] == "diverged"
+    assert (40, 5.0, 20) in [tuple(c) for c in m["diverged"]]
+    # The floor is what exact samples score; the best cell is much closer to it than 5 levels.
+    assert m["floor"]["energy_distance"]["n"] == 10
+    assert cells[(40, 0.5, 20)]["energy_distance"] < cells[(5, 0.5, 20)]["energy_distance"]
+    # The library's defaults are reported next to the grid.
+    (default,) = m["library_defaults"]
+    assert default["levels"] == ncsnv2_num_levels(2, m["sigma_max"], m["sigma_min"])
+    assert default["vs_grid_best"] in ("better", "worse")
