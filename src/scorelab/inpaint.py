@@ -25,7 +25,7 @@ def inpaint(score_fn, x_known, mask, sigmas, step_size: float, steps_per_level: 
     where mask == 0 (as ``annealed_langevin`` ends; Jolicoeur-Martineau et al. 2021). The
     known coordinates of the output are ``x_known``'s, exactly. Any data shape works (points
     (n, d), images (n, C, H, W)); ``mask`` (bool or 0/1) must broadcast to ``x_known``; the
-    values of ``x_known`` where ``mask == 0`` are never read (they may be NaN).
+    values of ``x_known`` where ``mask == 0`` are not used (they may be NaN).
     NFE = len(sigmas)·steps_per_level (+1 with ``denoise``). Returns the inpainted samples
     (and a :class:`SamplerInfo` when ``return_info``).
     """

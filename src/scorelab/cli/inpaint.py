@@ -19,7 +19,6 @@ def run(args) -> int:
     import torch
 
     from ..data import load_data, save_array
-    from ..inpaint import inpaint_model
     out = check_output(Path(args.out), args.force, (".npy", ".csv", ".png"))
     model = load_model(args.run)
     x = load_data(args.input).x
@@ -32,7 +31,7 @@ def run(args) -> int:
         raise ValueError(f"{args.mask}: shape {tuple(mask.shape)} cannot broadcast to {tuple(x.shape)}") from None
     if not torch.all((mask == 0) | (mask == 1)):
         raise ValueError(f"{args.mask}: a mask holds only 0 (fill) and 1 (keep)")
-    filled = inpaint_model(model, x, mask, random_state=args.seed)
+    filled = model.inpaint(x, mask, random_state=args.seed)
     if out.suffix.lower() == ".png":
         from ..viz import save_image_grid, save_scatter
         save_image_grid(out, filled) if filled.ndim == 4 else save_scatter(out, filled)

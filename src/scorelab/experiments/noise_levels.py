@@ -38,8 +38,10 @@ from ..samplers import (annealed_langevin, geometric_sigmas, max_pairwise_distan
                         ncsnv2_num_levels, ncsnv2_step_size)
 from ._common import generator, new_figure, save_figure
 
-DESCRIPTION = "Annealed Langevin with the exact score of a 0.6/0.3/0.1 mixture over a grid of levels, step sizes and steps."
-CLAIM = "Annealing over enough noise levels recovers mixture weights that plain Langevin cannot; too few levels lose them and too large a step diverges."
+DESCRIPTION = ("Annealed Langevin with the exact score of a 0.6/0.3/0.1 mixture, over a grid of "
+               "noise levels, step sizes and steps per level.")
+CLAIM = ("Annealing through enough noise levels recovers the mixture weights; too few levels lose them "
+         "even with the exact score, and too large a step diverges.")
 
 WEIGHTS = (0.6, 0.3, 0.1)
 RADIUS, STD = 5.0, 0.7
@@ -82,15 +84,16 @@ def sampling_floor(gm: GaussianMixture, cfg: dict, seed: int) -> dict:
     return {"energy_distance": _mean_sd(distances), "weight_error": _mean_sd(weight_errors)}
 
 
-def run_cell(gm, sigma_max: float, levels: int, step_size: float, steps: int, cfg: dict, seed: int,
+def run_cell(gm, sigma_max: float, levels: int, step_ratio: float, steps: int, cfg: dict, seed: int,
              floor: dict) -> dict:
-    """One annealed-Langevin run of ``n_samples`` chains from σ_max·z with the exact score: the
-    weights it recovers, and the energy distance of its first ``ed_points`` samples to as many
-    fresh data points (the energy distance costs O(n²), the weights O(n))."""
+    """One annealed-Langevin run of ``n_samples`` chains from σ_max·z with the exact score, step
+    size ε = ``step_ratio``·σ_L²: the weights it recovers, and the energy distance of its first
+    ``ed_points`` samples to as many fresh data points (that costs O(n²), the weights O(n))."""
     n = cfg["n_samples"]
     sigmas = geometric_sigmas(sigma_max, SIGMA_MIN, levels)
-    g = generator(seed, "cell", levels, step_size, steps)
-    cell = {"levels": levels, "step_size": step_size, "step_ratio": step_size / SIGMA_MIN**2,
+    step_size = step_ratio * SIGMA_MIN**2
+    g = generator(seed, "cell", levels, step_ratio, steps)
+    cell = {"levels": levels, "step_size": step_size, "step_ratio": step_ratio,
             "steps_per_level": steps, "nfe": levels * steps + 1}
     start = time.perf_counter()
     try:
@@ -103,7 +106,7 @@ def run_cell(gm, sigma_max: float, levels: int, step_size: float, steps: int, cf
     if diverged:
         return {**cell, "status": "diverged", "recovers_weights": False, "at_floor": False}
     fractions, weight_error = _weight_error(x, gm)
-    data = gm.sample(cfg["ed_points"], generator(seed, "data", levels, step_size, steps))
+    data = gm.sample(cfg["ed_points"], generator(seed, "data", levels, step_ratio, steps))
     distance = energy_distance(x[:cfg["ed_points"]], data)
     ed_floor = floor["energy_distance"]
     return {**cell, "status": "ok", "fractions": fractions, "weight_error": weight_error,
@@ -114,7 +117,7 @@ def run_cell(gm, sigma_max: float, levels: int, step_size: float, steps: int, cf
             "at_floor": distance <= ed_floor["mean"] + FLOOR_SDS * ed_floor["sd"]}
 
 
-def _key(cell: dict) -> float:
+def _error_or_inf(cell: dict) -> float:
     """Sort key 'best first': weight error, diverged cells last."""
     return cell["weight_error"] if cell["status"] == "ok" else math.inf
 
@@ -161,19 +164,21 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     gm = three_modes()
     sigma_max = max_pairwise_distance(gm.sample(cfg["ed_points"], generator(seed, "sigma_max")))
     floor = sampling_floor(gm, cfg, seed)
-    cells = [run_cell(gm, sigma_max, L, r * SIGMA_MIN**2, t, cfg, seed, floor)
+    cells = [run_cell(gm, sigma_max, L, r, t, cfg, seed, floor)
              for t in cfg["steps_per_level"] for L in cfg["levels"] for r in cfg["step_ratios"]]
-    best = min(cells, key=_key)
+    best = min(cells, key=_error_or_inf)
 
     default_levels = ncsnv2_num_levels(gm.dim, sigma_max, SIGMA_MIN)
     default_sigmas = geometric_sigmas(sigma_max, SIGMA_MIN, default_levels)
     defaults = []
     for t in cfg["steps_per_level"]:
-        cell = run_cell(gm, sigma_max, default_levels, ncsnv2_step_size(default_sigmas, t), t, cfg, seed, floor)
-        same_t = [c for c in cells if c["steps_per_level"] == t]
-        cell["grid_cells_with_lower_weight_error"] = sum(_key(c) < _key(cell) for c in cells)
-        cell["vs_grid_best"] = "better" if _key(cell) <= _key(best) else "worse"
-        cell["vs_grid_best_same_steps"] = "better" if _key(cell) <= _key(min(same_t, key=_key)) else "worse"
+        step_ratio = ncsnv2_step_size(default_sigmas, t) / SIGMA_MIN**2
+        cell = run_cell(gm, sigma_max, default_levels, step_ratio, t, cfg, seed, floor)
+        error = _error_or_inf(cell)
+        best_same_t = min(_error_or_inf(c) for c in cells if c["steps_per_level"] == t)
+        cell["grid_cells_with_lower_weight_error"] = sum(_error_or_inf(c) < error for c in cells)
+        cell["vs_grid_best"] = "better" if error <= _error_or_inf(best) else "worse"
+        cell["vs_grid_best_same_steps"] = "better" if error <= best_same_t else "worse"
         defaults.append(cell)
 
     _plot(cells, cfg, Path(out_dir) / "noise_levels.png")
@@ -192,7 +197,7 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
         "grid": {k: list(cfg[k]) for k in ("levels", "step_ratios", "steps_per_level")},
         "cells": cells,
         "best_cell": best,
-        "best_weight_error_by_levels": {str(L): min((_key(c) for c in cells if c["levels"] == L))
+        "best_weight_error_by_levels": {str(L): min(_error_or_inf(c) for c in cells if c["levels"] == L)
                                         for L in cfg["levels"]},
         "recovered_and_at_floor": [(c["levels"], c["step_ratio"], c["steps_per_level"]) for c in ok
                                    if c["recovers_weights"] and c["at_floor"]],

@@ -1,9 +1,12 @@
 """A trained model as data: configuration, networks, normalisation and noise levels.
 
 ``Run`` is what a run directory holds and what :class:`scorelab.ScoreModel` wraps; it is
-saved as ``config.json`` + ``checkpoint.safetensors`` (see :mod:`.checkpoint`).
+saved as ``config.json`` + ``checkpoint.safetensors`` (see :mod:`.checkpoint`). ``Run.load``
+treats both files as untrusted: every key, type, shape, dtype and value is checked, and the
+configured network may not be larger than the weights stored for it.
 """
 import copy
+import math
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +16,14 @@ import torch
 
 from .. import __version__
 from . import checkpoint as ckpt
-from .config import ConfigError, make_config
+from .config import OPTIONS, ConfigError, make_config
 from .normalization import Normalizer
 from .setup import build_network
+
+
+CONFIG_KEYS = {"format", "config", "data", "normalize", "versions"}  # what config.json holds
+DATA_KEYS = {"name": str, "kind": str, "shape": list, "n_train": int, "n_holdout": int}
+_JSON_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool}
 
 
 @dataclass
@@ -46,14 +54,27 @@ class Run:
                 **self.normalizer.state(), "sigmas": self.sigmas, **preview}
 
     def save(self, run_dir: Path, extra_tensors=None, metadata=None) -> None:
-        """Write the run (and optional training state) atomically into ``run_dir``."""
+        """Write the run (and optional training state) atomically into ``run_dir``.
+
+        Refuses (``FloatingPointError``, nothing written) to replace the last checkpoint by one
+        holding NaN or Inf: a diverged run keeps its last good checkpoint.
+        """
+        tensors = {**self.tensors(), **(extra_tensors or {})}
+        for name, t in tensors.items():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise FloatingPointError(
+                    f"training diverged: {name} holds NaN or Inf (lower training.lr, keep "
+                    "training.grad_clip > 0, or raise noise.sigma_min); the last checkpoint is intact")
         ckpt.write_json(Path(run_dir) / ckpt.CONFIG_FILE, self.config_json())
-        ckpt.save_tensors(Path(run_dir) / ckpt.CHECKPOINT_FILE, {**self.tensors(), **(extra_tensors or {})},
-                          {"format": ckpt.FORMAT, **(metadata or {})})
+        ckpt.save_tensors(Path(run_dir) / ckpt.CHECKPOINT_FILE, tensors, {"format": ckpt.FORMAT, **(metadata or {})})
 
     @classmethod
     def load(cls, run_dir, device="cpu") -> tuple["Run", dict, dict]:
-        """Read a run directory; returns (run, all tensors, metadata). Refuses anything malformed."""
+        """Read a run directory; returns (run, all tensors, metadata). Refuses anything malformed.
+
+        Only ``run_dir/config.json`` and ``run_dir/checkpoint.safetensors`` are opened; no path
+        read from a file is ever used.
+        """
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise ckpt.CheckpointError(f"{run_dir}: no such run directory")
@@ -61,43 +82,76 @@ class Run:
         path = run_dir / ckpt.CHECKPOINT_FILE
         tensors, meta = ckpt.load_tensors(path)
         if meta_json.get("format") != ckpt.FORMAT or meta.get("format") != ckpt.FORMAT:
-            raise ckpt.CheckpointError(f"{run_dir}: not a {ckpt.FORMAT} run (format field missing or different)")
+            raise ckpt.CheckpointError(f"{run_dir}: not a {ckpt.FORMAT} run (format field missing or "
+                                       "different: written by another version of scorelab?)")
         cfg, data = _checked_config(meta_json, run_dir)
+        shape = tuple(data["shape"])
         for key in ("normalizer.mean", "normalizer.scale", "sigmas"):
-            if key not in tensors:
-                raise ckpt.CheckpointError(f"{path}: missing tensor {key!r}")
+            if key not in tensors or not tensors[key].is_floating_point():
+                raise ckpt.CheckpointError(f"{path}: missing or non-float tensor {key!r}")
         normalizer = Normalizer.from_state(tensors, cfg.normalize)
-        if normalizer.mean.shape != tuple(data["shape"]) or not torch.isfinite(normalizer.scale).all() \
+        scale_shape = shape if cfg.normalize == "per-dim" else ()
+        if normalizer.mean.shape != shape or normalizer.scale.shape != scale_shape \
+                or not torch.isfinite(normalizer.mean).all() or not torch.isfinite(normalizer.scale).all() \
                 or (normalizer.scale <= 0).any():
-            raise ckpt.CheckpointError(f"{path}: normalisation does not match the data shape or is not positive")
+            raise ckpt.CheckpointError(f"{path}: normalisation does not match the data shape or is not "
+                                       "finite and positive")
         sigmas = tensors["sigmas"]
-        if sigmas.ndim != 1 or not torch.isfinite(sigmas).all() or (sigmas <= 0).any():
-            raise ckpt.CheckpointError(f"{path}: noise levels must be a finite positive 1-D tensor")
+        if sigmas.ndim != 1 or not torch.isfinite(sigmas).all() or (sigmas <= 0).any() \
+                or (sigmas[1:] >= sigmas[:-1]).any() or not _levels_fit(cfg, len(sigmas)):
+            raise ckpt.CheckpointError(f"{path}: noise levels must be a finite, positive, decreasing 1-D "
+                                       f"tensor with as many levels as objective {cfg.objective!r} uses")
+        preview = tensors.get("data.preview")
+        if preview is not None and (preview.ndim < 1 or tuple(preview.shape[1:]) != shape
+                                    or not preview.is_floating_point() or not torch.isfinite(preview).all()):
+            raise ckpt.CheckpointError(f"{path}: data.preview does not match the data shape")
+        stored = [v for k, v in tensors.items() if k.startswith("model.")]
+        if cfg.depth > len(stored) or cfg.width > sum(v.numel() for v in stored):
+            raise ckpt.CheckpointError(f"{run_dir}: model.width={cfg.width} / model.depth={cfg.depth} "
+                                       "describe a network larger than the weights stored for it")
         try:
             run = cls.new(cfg, data, normalizer, sigmas, device)
         except (ValueError, RuntimeError) as e:
             raise ckpt.CheckpointError(f"{run_dir}: configuration cannot build a network ({e})") from None
-        preview = tensors.get("data.preview")
-        if preview is not None and (tuple(preview.shape[1:]) != tuple(data["shape"])
-                                    or not torch.isfinite(preview).all()):
-            raise ckpt.CheckpointError(f"{path}: data.preview does not match the data shape")
         run.preview = preview
         ckpt.load_module_state(run.net, tensors, "model", path)
         ckpt.load_module_state(run.ema_net, tensors, "ema", path)
         return run, tensors, meta
 
 
+def _levels_fit(cfg, n: int) -> bool:
+    """Does the number of noise levels fit the objective (ncsn: n_levels, dsm: 1, others: 0)?"""
+    if cfg.objective == "ncsn":
+        return n >= 1 and cfg.n_levels in ("auto", n)
+    return n == (1 if cfg.objective == "dsm" else 0)
+
+
 def _checked_config(meta_json: dict, run_dir: Path):
+    """The configuration and data description of config.json, with every key and type checked."""
     try:
-        cfg = make_config(**meta_json["config"])
-        data = meta_json["data"]
+        unknown, missing = set(meta_json) - CONFIG_KEYS, CONFIG_KEYS - {"versions"} - set(meta_json)
+        if unknown or missing:
+            raise ValueError(f"unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        values, data = meta_json["config"], meta_json["data"]
+        if not isinstance(values, dict) or not isinstance(data, dict):
+            raise ValueError("'config' and 'data' must be objects")
+        for name, value in values.items():
+            opt = OPTIONS.get(name)  # make_config refuses unknown names
+            if opt is not None and not (opt.auto and value == "auto") and (
+                    not isinstance(value, _JSON_TYPES[opt.kind])
+                    or isinstance(value, bool) != (opt.kind == "bool")):
+                raise ValueError(f"{opt.section}.{name} = {value!r} is not of type {opt.kind}")
+        cfg = make_config(**values)
+        if set(data) != set(DATA_KEYS) or not all(
+                isinstance(data[k], t) and not isinstance(data[k], bool) for k, t in DATA_KEYS.items()):
+            raise ValueError(f"'data' must hold exactly {', '.join(DATA_KEYS)} with their types")
         shape = data["shape"]
-        if not (isinstance(shape, list) and 1 <= len(shape) <= 3
-                and all(isinstance(s, int) and 0 < s <= 1 << 20 for s in shape)):
+        if not (1 <= len(shape) <= 3 and all(isinstance(s, int) and not isinstance(s, bool)
+                                             and 0 < s <= 1 << 20 for s in shape)):
             raise ValueError("bad data shape")
-        if data.get("kind") not in ("points", "images") or cfg.normalize != meta_json.get("normalize"):
+        if data["kind"] not in ("points", "images") or cfg.normalize != meta_json["normalize"]:
             raise ValueError("bad data kind or normalisation")
-        if int(torch.tensor(shape).prod()) > 1 << 22:
+        if math.prod(shape) > 1 << 22:
             raise ValueError("data shape too large")
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise ckpt.CheckpointError(f"{run_dir / ckpt.CONFIG_FILE}: invalid ({e})") from None
