@@ -39,8 +39,9 @@ QUICK = {"dims": (2, 8), "repeats": 5, "warmup": 1}
 def time_training_step(method: str, dim: int, seed: int, repeats: int, warmup: int) -> dict:
     """Median seconds of one training step (loss, backward, Adam step) of ``method`` in dimension ``dim``."""
     g = generator(seed, method, dim)
-    torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))  # the network's initialisation
-    model = ScoreMLP(dim, WIDTH, DEPTH)
+    with torch.random.fork_rng(devices=[]):  # seed the network's initialisation, leave the global RNG alone
+        torch.manual_seed(int(torch.randint(2**31, (1,), generator=g)))
+        model = ScoreMLP(dim, WIDTH, DEPTH)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.randn(BATCH, dim, generator=g)
     objective = METHODS[method]
