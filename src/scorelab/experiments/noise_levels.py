@@ -17,8 +17,8 @@ Tweedie denoising step starts from σ_max·z and is scored by
 σ_max is NCSNv2's rule: the largest pairwise distance in a data sample (2500 points). σ_min = 0.05 (7 % of
 the components' std: the final level barely blurs the data, and the Tweedie step removes
 what remains). A run that raises ``FloatingPointError`` (or returns NaN/Inf) is recorded as
-"diverged". The library's defaults are run too: L from ``ncsnv2_num_levels`` and ε from
-``ncsnv2_step_size``.
+"diverged". The library's defaults are run too (L from ``ncsnv2_num_levels``, ε = 0.5·σ_L²),
+next to NCSNv2's own step-size rule (``ncsnv2_step_size``).
 
 Why it matters (Song & Ermon 2019, 2020): the weights of separated modes are decided while
 the noise still connects them, so the chain has to equilibrate level by level. Too few
@@ -34,6 +34,7 @@ import torch
 
 from ..distributions import GaussianMixture
 from ..metrics import energy_distance, mode_fractions
+from ..sampling import ANNEALED_EPS
 from ..samplers import (annealed_langevin, geometric_sigmas, max_pairwise_distance,
                         ncsnv2_num_levels, ncsnv2_step_size)
 from ._common import generator, new_figure, save_figure
@@ -170,16 +171,19 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
 
     default_levels = ncsnv2_num_levels(gm.dim, sigma_max, SIGMA_MIN)
     default_sigmas = geometric_sigmas(sigma_max, SIGMA_MIN, default_levels)
-    defaults = []
-    for t in cfg["steps_per_level"]:
-        step_ratio = ncsnv2_step_size(default_sigmas, t) / SIGMA_MIN**2
-        cell = run_cell(gm, sigma_max, default_levels, step_ratio, t, cfg, seed, floor)
-        error = _error_or_inf(cell)
-        best_same_t = min(_error_or_inf(c) for c in cells if c["steps_per_level"] == t)
-        cell["grid_cells_with_lower_weight_error"] = sum(_error_or_inf(c) < error for c in cells)
-        cell["vs_grid_best"] = "better" if error <= _error_or_inf(best) else "worse"
-        cell["vs_grid_best_same_steps"] = "better" if error <= best_same_t else "worse"
-        defaults.append(cell)
+    rules = {"library_defaults": lambda t: ANNEALED_EPS,  # what ScoreModel.sample uses
+             "ncsnv2_step_size_rule": lambda t: ncsnv2_step_size(default_sigmas, t) / SIGMA_MIN**2}
+    compared = {}
+    for name, ratio_for in rules.items():
+        compared[name] = []
+        for t in cfg["steps_per_level"]:
+            cell = run_cell(gm, sigma_max, default_levels, ratio_for(t), t, cfg, seed, floor)
+            error = _error_or_inf(cell)
+            best_same_t = min(_error_or_inf(c) for c in cells if c["steps_per_level"] == t)
+            cell["grid_cells_with_lower_weight_error"] = sum(_error_or_inf(c) < error for c in cells)
+            cell["vs_grid_best"] = "better" if error <= _error_or_inf(best) else "worse"
+            cell["vs_grid_best_same_steps"] = "better" if error <= best_same_t else "worse"
+            compared[name].append(cell)
 
     _plot(cells, cfg, Path(out_dir) / "noise_levels.png")
     ok = [c for c in cells if c["status"] == "ok"]
@@ -205,5 +209,5 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
                              if c["recovers_weights"]],
         "diverged": [(c["levels"], c["step_ratio"], c["steps_per_level"]) for c in cells
                      if c["status"] == "diverged"],
-        "library_defaults": defaults,
+        **compared,
     }
