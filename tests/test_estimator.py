@@ -105,5 +105,7 @@ def test_defaults_recover_mixture_weights_and_reach_the_energy_distance_floor(tm
     samples = torch.from_numpy(np.load(tmp_path / "s.npy"))
     weights = mode_fractions(samples, gm.means)
     assert torch.allclose(weights, gm.weights.double(), atol=0.03), weights
-    floor = energy_distance(gm.sample(3000, g), gm.sample(3000, g))
+    # The floor is the expected distance between two fresh data sets of 3000 (a noisy statistic:
+    # single pairs range over 0.0008-0.003 here), so it is averaged over 5 pairs.
+    floor = sum(energy_distance(gm.sample(3000, g), gm.sample(3000, g)) for _ in range(5)) / 5
     assert energy_distance(samples, gm.sample(3000, g)) < 3 * floor

@@ -213,7 +213,7 @@ import importlib, pkgutil, sys
 import scorelab
 names = []
 for top in pkgutil.iter_modules(scorelab.__path__, "scorelab."):
-    if top.name.split(".")[1] in ("viz", "cli", "experiments"):
+    if top.name.split(".")[1] in ("viz", "cli", "experiments", "__main__"):
         continue  # walk_packages would import these too
     names.append(top.name)
     if top.ispkg:

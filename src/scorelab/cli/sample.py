@@ -11,7 +11,7 @@ def add_arguments(p):
     p.add_argument("run", metavar="RUN", help="a run directory written by 'scorelab train'")
     p.add_argument("-n", type=positive_int, default=1000, help="number of samples (default: 1000)")
     p.add_argument("--out", required=True, metavar="FILE", help="output: .npy, .csv, or .png (image grid / 2-D scatter)")
-    p.add_argument("--sampler", choices=NAMES, default=None, help="sampler (default: the run's, normally 'annealed')")
+    p.add_argument("--sampler", choices=NAMES, default=None, help="sampler (default: the run's sampling.sampler, 'auto' = heun for noise-conditional models, langevin otherwise)")
     p.add_argument("--steps", type=positive_int, help="steps per level (annealed), Langevin steps, or ODE steps")
     p.add_argument("--step-size", type=positive_float, help="Langevin step size eps in data units squared (annealed: at the smallest sigma)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
@@ -33,5 +33,6 @@ def run(args) -> int:
     else:
         from ..data import save_array
         save_array(out, x.reshape(len(x), -1) if out.suffix.lower() == ".csv" else x, overwrite=args.force)
-    print(f"wrote {len(x)} samples to {out} ({sampler}, {info.nfe} score evaluations)")
+    from ..sampling import resolve
+    print(f"wrote {len(x)} samples to {out} ({resolve(sampler, model.run_)}, {info.nfe} score evaluations)")
     return 0

@@ -11,12 +11,17 @@ from pathlib import Path
 import torch
 
 from . import noise_levels, score_field, sliced_vs_exact
+from . import dsm_sigma, low_density, manifold, mixture_weights
 from ._common import write_json
 
 EXPERIMENTS = {
     "score-field": score_field,
     "sliced-vs-exact": sliced_vs_exact,
     "noise-levels": noise_levels,
+    "dsm-sigma": dsm_sigma,
+    "manifold": manifold,
+    "low-density": low_density,
+    "mixture-weights": mixture_weights,
 }
 
 

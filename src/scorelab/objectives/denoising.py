@@ -1,4 +1,7 @@
-"""Denoising score matching (Vincent 2011) at one noise level and over many (NCSN)."""
+"""Denoising score matching (Vincent 2011) at one noise level, over many (NCSN) and over a
+continuum of noise levels (log-uniform σ)."""
+import math
+
 import torch
 
 from ..utils import as_sigma, broadcast_like, sum_except_batch
@@ -31,6 +34,30 @@ def multiscale_denoising_score_matching(score_fn, x: torch.Tensor, sigmas, gener
     sigmas = torch.as_tensor(sigmas, dtype=x.dtype, device=x.device).flatten()
     idx = torch.randint(len(sigmas), (x.shape[0],), generator=generator, device=x.device)
     sig = sigmas[idx]
+    z = _noise(x, generator)
+    sb = broadcast_like(sig, x)
+    return 0.5 * sum_except_batch((sb * score_fn(x + sb * z, sig) + z) ** 2).mean()
+
+
+def log_uniform_denoising_score_matching(score_fn, x: torch.Tensor, sigma_min: float, sigma_max: float,
+                                         generator=None) -> torch.Tensor:
+    """Denoising score matching over a continuum of noise levels: one σ per sample drawn
+    log-uniformly, log σ ~ U[log σ_min, log σ_max], weighted by λ(σ) = σ² (as NCSN):
+
+        mean of ½‖σ·s(x̃, σ) + z‖²,  x̃ = x + σz,  z ~ N(0, I).
+
+    The continuous-σ version of :func:`multiscale_denoising_score_matching` (the density of
+    log σ is uniform, as for NCSN's geometric levels, but every σ in the range is trained):
+    the network is then fit between the discrete levels too, where ODE samplers evaluate it
+    (Song et al. 2021, "Score-based generative modeling through SDEs", the VE SDE with
+    t ~ U[0, 1] and σ(t) = σ_min (σ_max/σ_min)^t). σ_min = σ_max is single-σ DSM weighted by σ².
+    For N(0, I) data the minimum is the mean over log-uniform σ of d / (2(1 + σ²)).
+    """
+    if not (0 < sigma_min <= sigma_max):
+        raise ValueError("log_uniform_denoising_score_matching: need 0 < sigma_min <= sigma_max")
+    u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device)
+    log_min, log_max = math.log(sigma_min), math.log(sigma_max)
+    sig = torch.exp(log_min + (log_max - log_min) * u)
     z = _noise(x, generator)
     sb = broadcast_like(sig, x)
     return 0.5 * sum_except_batch((sb * score_fn(x + sb * z, sig) + z) ** 2).mean()

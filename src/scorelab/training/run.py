@@ -59,6 +59,9 @@ class Run:
         Refuses (``FloatingPointError``, nothing written) to replace the last checkpoint by one
         holding NaN or Inf: a diverged run keeps its last good checkpoint.
         """
+        if not _sigmas_fit(self.cfg, self.sigmas):
+            raise ValueError(f"noise levels {self.sigmas.tolist()[-3:]}... are not positive and decreasing in "
+                             "float32 (is noise.sigma_min below ~1e-38?)")
         tensors = {**self.tensors(), **(extra_tensors or {})}
         for name, t in tensors.items():
             if t.is_floating_point() and not torch.isfinite(t).all():
@@ -97,8 +100,7 @@ class Run:
             raise ckpt.CheckpointError(f"{path}: normalisation does not match the data shape or is not "
                                        "finite and positive")
         sigmas = tensors["sigmas"]
-        if sigmas.ndim != 1 or not torch.isfinite(sigmas).all() or (sigmas <= 0).any() \
-                or (sigmas[1:] >= sigmas[:-1]).any() or not _levels_fit(cfg, len(sigmas)):
+        if not _sigmas_fit(cfg, sigmas):
             raise ckpt.CheckpointError(f"{path}: noise levels must be a finite, positive, decreasing 1-D "
                                        f"tensor with as many levels as objective {cfg.objective!r} uses")
         preview = tensors.get("data.preview")
@@ -119,11 +121,15 @@ class Run:
         return run, tensors, meta
 
 
-def _levels_fit(cfg, n: int) -> bool:
-    """Does the number of noise levels fit the objective (ncsn: n_levels, dsm: 1, others: 0)?"""
+def _sigmas_fit(cfg, sigmas: torch.Tensor) -> bool:
+    """Finite, positive, strictly decreasing, and as many as the objective uses (ncsn:
+    n_levels, dsm: 1, others: 0)?"""
+    if sigmas.ndim != 1 or not torch.isfinite(sigmas).all() or (sigmas <= 0).any() \
+            or (sigmas[1:] >= sigmas[:-1]).any():
+        return False
     if cfg.objective == "ncsn":
-        return n >= 1 and cfg.n_levels in ("auto", n)
-    return n == (1 if cfg.objective == "dsm" else 0)
+        return len(sigmas) >= 1 and cfg.n_levels in ("auto", len(sigmas))
+    return len(sigmas) == (1 if cfg.objective == "dsm" else 0)
 
 
 def _checked_config(meta_json: dict, run_dir: Path):

@@ -1,0 +1,32 @@
+"""Smoke test of the benchmark suite: ``benchmarks/run.py --quick`` runs and writes its tables."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_table(tmp_path):
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--threads", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for stem in ("objectives", "samplers", "memory"):
+        md = (tmp_path / f"{stem}.md").read_text()
+        assert md.startswith("# ") and "| ---" in md
+        payload = json.loads((tmp_path / f"{stem}.json").read_text())
+        assert payload["machine"]["torch"]
+    objectives = json.loads((tmp_path / "objectives.json").read_text())
+    names = {r["name"] for r in objectives["rows"]}
+    assert names == {"dsm", "msdsm", "ssm", "ssm_vr", "exact_vmap", "exact_loop", "cd"}
+    for row in objectives["rows"]:
+        for res in row["results"].values():
+            assert res["median_s"] > 0
+    memory = json.loads((tmp_path / "memory.json").read_text())
+    assert memory["cases"] and not [c for c in memory["cases"] if "error" in c]
+    assert len(objectives["targets"]) == 4

@@ -1,0 +1,107 @@
+"""Log-uniform (continuous-σ) denoising score matching against closed forms and quadrature."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import within_se
+from scorelab.objectives import log_uniform_denoising_score_matching
+
+SIGMA_MIN, SIGMA_MAX = 0.05, 20.0
+
+
+def _gaussian_optimal_score(x, sigma):
+    """∇log p_σ for N(0, I) data: −x/(1 + σ²)."""
+    return -x / (1 + sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2)
+
+
+def _log_uniform_mean(f, sigma_min, sigma_max, nodes=200):
+    """E[f(σ)] for log σ ~ U[log σ_min, log σ_max], by Gauss–Legendre quadrature in log σ."""
+    t, w = np.polynomial.legendre.leggauss(nodes)
+    a, b = math.log(sigma_min), math.log(sigma_max)
+    sigma = np.exp(0.5 * (b - a) * t + 0.5 * (b + a))
+    return float(0.5 * np.sum(w * f(sigma)))  # ∫ f dt/(b − a) with dt = (b − a)/2 · dt'
+
+
+def _draws(score_fn, d, sigma_min, sigma_max, seed, n_batches=100, batch=2000, shape=None):
+    g = torch.Generator().manual_seed(seed)
+    shape = shape or (d,)
+    return torch.stack([
+        log_uniform_denoising_score_matching(
+            score_fn, torch.randn(batch, *shape, generator=g, dtype=torch.float64),
+            sigma_min, sigma_max, generator=g)
+        for _ in range(n_batches)])
+
+
+def test_quadrature_matches_the_closed_form():
+    # ∫ dt/(1 + e^{2t}) = t − ½ log(1 + e^{2t}): a check of the oracle itself.
+    a, b = math.log(SIGMA_MIN), math.log(SIGMA_MAX)
+    antiderivative = lambda t: t - 0.5 * math.log1p(math.exp(2 * t))  # noqa: E731
+    closed = (antiderivative(b) - antiderivative(a)) / (b - a)
+    assert abs(_log_uniform_mean(lambda s: 1 / (1 + s**2), SIGMA_MIN, SIGMA_MAX) - closed) < 1e-10
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_optimum_for_standard_normal_is_the_log_uniform_mean(d):
+    draws = _draws(_gaussian_optimal_score, d, SIGMA_MIN, SIGMA_MAX, seed=d)
+    expected = _log_uniform_mean(lambda s: d / (2 * (1 + s**2)), SIGMA_MIN, SIGMA_MAX)
+    ok, msg = within_se(draws, expected)
+    assert ok, msg
+
+
+def test_image_shaped_data():
+    draws = _draws(_gaussian_optimal_score, None, SIGMA_MIN, SIGMA_MAX, seed=7, n_batches=50,
+                   batch=200, shape=(1, 4, 4))
+    expected = _log_uniform_mean(lambda s: 16 / (2 * (1 + s**2)), SIGMA_MIN, SIGMA_MAX)
+    ok, msg = within_se(draws, expected)
+    assert ok, msg
+
+
+def test_a_single_sigma_is_sigma_squared_weighted_dsm():
+    # σ_min = σ_max = σ: the minimum is σ²·d/(2σ²(1 + σ²)) = d/(2(1 + σ²)).
+    draws = _draws(_gaussian_optimal_score, 2, 0.7, 0.7, seed=8)
+    ok, msg = within_se(draws, 2 / (2 * (1 + 0.7**2)))
+    assert ok, msg
+
+
+def test_excess_of_a_wrong_score_is_the_sigma_squared_weighted_fisher_divergence():
+    # s = −x̃ instead of −x̃/(1 + σ²): the error is −σ²x̃/(1 + σ²), E‖x̃‖² = d(1 + σ²), so the
+    # excess is ½·σ²·σ⁴·d/(1 + σ²) averaged over log-uniform σ. Same seeds: same σ and z.
+    d, lo, hi = 2, 0.05, 2.0
+    best = _draws(_gaussian_optimal_score, d, lo, hi, seed=9)
+    worse = _draws(lambda y, s: -y, d, lo, hi, seed=9)
+    expected = _log_uniform_mean(lambda s: 0.5 * d * s**6 / (1 + s**2), lo, hi)
+    ok, msg = within_se(worse - best, expected)
+    assert ok, msg
+
+
+def test_sigma_is_log_uniform_in_the_range_and_reproducible():
+    seen = []
+
+    def record(x, sigma):
+        seen.append(sigma)
+        return torch.zeros_like(x)
+
+    x = torch.zeros(20000, 1, dtype=torch.float64)
+    log_uniform_denoising_score_matching(record, x, SIGMA_MIN, SIGMA_MAX,
+                                         generator=torch.Generator().manual_seed(0))
+    sigma = seen[0]
+    assert sigma.shape == (20000,)
+    assert sigma.min() >= SIGMA_MIN and sigma.max() <= SIGMA_MAX
+    u = (sigma.log() - math.log(SIGMA_MIN)) / math.log(SIGMA_MAX / SIGMA_MIN)
+    ok, msg = within_se(u, 0.5)  # U[0, 1]: mean ½ ...
+    assert ok, msg
+    ok, msg = within_se((u - 0.5) ** 2, 1 / 12)  # ... and variance 1/12
+    assert ok, msg
+    again = log_uniform_denoising_score_matching(_gaussian_optimal_score, x + 1, SIGMA_MIN, SIGMA_MAX,
+                                                 generator=torch.Generator().manual_seed(0))
+    once = log_uniform_denoising_score_matching(_gaussian_optimal_score, x + 1, SIGMA_MIN, SIGMA_MAX,
+                                                generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again, once)
+
+
+@pytest.mark.parametrize("lo, hi", [(0.0, 1.0), (-1.0, 1.0), (2.0, 1.0)])
+def test_bad_ranges_are_rejected(lo, hi):
+    with pytest.raises(ValueError, match="sigma_min"):
+        log_uniform_denoising_score_matching(_gaussian_optimal_score, torch.randn(4, 2), lo, hi)
