@@ -101,16 +101,18 @@ def _plot(toy, maps: dict, n: int, data: torch.Tensor, decades: list, path: Path
     ax.contour(rel_logp.numpy(), levels=[math.log(LOW_DENSITY)], extent=extent, colors="cyan", linewidths=1.0)
     shown = data[:500]
     ax.scatter(shown[:, 0], shown[:, 1], s=1, c="white", alpha=0.4, linewidths=0, rasterized=True)
-    ax.set(aspect="equal", title="error of the learned score (log colour)\nwhite: data; cyan: low-density boundary")
+    ax.set(aspect="equal",
+           title="error of the learned score (log colour)\nwhite: data; cyan: low-density boundary")
 
     ax = axes[0, 2]
     centers = [d["decade"] + 0.5 for d in decades if d["points"]]
     ax.plot([-c for c in centers], [d["mean_error"] for d in decades if d["points"]], "o-", color="C0",
             label="mean error")
     ax.plot([-c for c in centers], [d["median_relative_error"] for d in decades if d["points"]], "s--",
-            color="C3", label="median relative error ‖s_θ − ∇log p_σ‖ / ‖∇log p_σ‖")
-    ax.axvline(math.log10(LOW_DENSITY), color="tab:red", lw=0.8, ls=":")
-    ax.set(yscale="log", xlabel="log₁₀(p_σ / max p_σ) (decade)", ylabel="on the grid")
+            color="C3", label="median relative error (÷ ‖∇log p_σ‖)")
+    ax.axvline(math.log10(LOW_DENSITY), color="tab:red", lw=0.8, ls=":", label="low-density threshold")
+    ax.set(yscale="log", xlabel="log₁₀(p_σ / max p_σ), by decade (leftmost: all below)",
+           ylabel="over the grid points of each decade")
     ax.set_title("error against density", fontsize=10)
     ax.legend(fontsize=8)
     save_figure(fig, path)

@@ -18,8 +18,10 @@ trained on the same points (learning rate 5·10⁻³):
 * ``ncsn``: the multi-scale objective, sampled with annealed Langevin (library defaults).
 
 Plain-Langevin chains start uniformly in the box [−3, 3]³ around the curve and use the same
-step size and number of steps for ``ssm`` and ``dsm``. Reported: the training-loss
-trajectory (SSM's keeps falling, without bound), the distance of the samples to the curve
+step size and number of steps for ``ssm`` and ``dsm``; SSM's chains are run again with a ten
+times smaller step (a chain that blows up counts as infinitely far from the curve).
+Reported: the training-loss trajectory (SSM's keeps falling, without bound), the distance
+of the samples to the curve
 (exact: :meth:`Curve.distance_to_curve`), how many are within ``ON_CURVE`` of it, the
 coverage of the curve parameter t of those that are (``T_BINS`` bins of t; t of a sample is
 that of its nearest curve point), and the learned field off the curve: at points a distance δ
@@ -77,7 +79,8 @@ def curve_coverage(curve, x: torch.Tensor, on: torch.Tensor) -> dict:
     counts = torch.zeros(T_BINS, dtype=torch.float64)
     if on.any():
         t = nearest_parameter(curve, x[on])
-        counts = torch.bincount((t / (2 * math.pi) * T_BINS).long().clamp(max=T_BINS - 1), minlength=T_BINS).double()
+        bins = (t / (2 * math.pi) * T_BINS).long().clamp(max=T_BINS - 1)
+        counts = torch.bincount(bins, minlength=T_BINS).double()
     hist = counts / len(x)
     off = 1.0 - float(hist.sum())
     return {"t_histogram": hist.tolist(),
@@ -146,31 +149,31 @@ def draw_samples(name: str, model: ScoreModel, cfg: dict, seed: int, step_size: 
         return torch.full((n, 3), math.nan)
 
 
-def _plot(curve, data, samples: dict, results: dict, path: Path) -> None:
+def _plot(curve, data, panels: list, results: dict, path: Path) -> None:
+    """``panels``: (title, samples, their summary) per method: samples in the top row, their
+    coverage of t below; SSM's loss and the off-curve probes in the last column."""
     from ..viz import plot_samples
 
     fig, axes = new_figure(2, 4, size=4.0)
     t = torch.linspace(0, 2 * math.pi, 400, dtype=torch.float64)
     line = curve.point(t)
     bounds = (-BOX, BOX, -BOX, BOX)
-    for col, (name, x) in enumerate(samples.items()):
-        r = results[name]
+    for col, (title, x, summary) in enumerate(panels):
         ax = axes[0, col]
         ax.plot(line[:, 0], line[:, 1], color="0.3", lw=1.0)
         finite = torch.isfinite(x).all(dim=1)
         plot_samples(ax, x[finite][:, :2], data[:, :2], bounds=bounds, color="tab:red", s=4, alpha=0.5,
                      label=f"samples, {int((~finite).sum())} non-finite" if (~finite).any() else "samples")
-        ax.set_title(f"{LABELS[name]}\n(x₁, x₂) projection; mean distance {r['samples']['mean_distance']:.3g}",
-                     fontsize=9)
+        ax.set_title(f"{title}\n(x₁, x₂) projection; mean distance {summary['mean_distance']:.3g}", fontsize=9)
         ax = axes[1, col]
-        hist = r["samples"]["t_histogram"]
+        hist = summary["t_histogram"]
         ax.bar([(i + 0.5) * 2 * math.pi / T_BINS for i in range(T_BINS)], [h * T_BINS for h in hist],
                width=2 * math.pi / T_BINS * 0.9, color="tab:red", alpha=0.7)
         ax.axhline(1.0, color="0.3", ls="--", lw=1, label="uniform (data)")
         ax.set(xlim=(0, 2 * math.pi), xlabel="curve parameter t of the nearest curve point",
                ylabel="share × bins (on-curve samples)")
-        ax.set_title(f"on the curve (< {ON_CURVE:g}): {r['samples']['fraction_on_curve']:.0%}, "
-                     f"coverage {r['samples']['coverage']:.0%}", fontsize=9)
+        ax.set_title(f"on the curve (< {ON_CURVE:g}): {summary['fraction_on_curve']:.0%}, "
+                     f"coverage {summary['coverage']:.0%}", fontsize=9)
         ax.legend(fontsize=7)
 
     ax = axes[0, 3]
@@ -184,7 +187,7 @@ def _plot(curve, data, samples: dict, results: dict, path: Path) -> None:
 
     ax = axes[1, 3]
     width = 0.25
-    for k, name in enumerate(samples):
+    for k, name in enumerate(METHODS):
         probes = results[name]["score_off_curve"]
         ax.bar([i + (k - 1) * width for i in range(len(OFF_DISTANCES))],
                [probes[f"{d:g}"]["fraction_pointing_to_curve"] for d in OFF_DISTANCES],
@@ -201,29 +204,35 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     cfg = QUICK if quick else FULL
     curve = get_toy("curve", dim=3)
     data = curve.sample(cfg["n_data"], generator(seed, "data"))
-    results, samples = {}, {}
+    results, panels = {}, []
     for name, params in METHODS.items():
         model = ScoreModel(steps=cfg["steps"], eval_every=cfg["eval_every"], lr=LR, seed=seed, **params).fit(data)
-        samples[name] = draw_samples(name, model, cfg, seed, cfg["step_size"])
+        samples = draw_samples(name, model, cfg, seed, cfg["step_size"])
         history = [{k: h[k] for k in ("step", "loss", "heldout")} for h in model.history_]
         with torch.no_grad():
             on_curve_norm = float(model.score(data[:cfg["n_probe"]]).norm(dim=1).median())
         results[name] = {
             "loss_history": history,
             "final_loss": history[-1]["loss"],
-            "samples": sample_summary(curve, samples[name]),
+            "samples": sample_summary(curve, samples),
             "median_score_norm_on_curve": on_curve_norm,
             "score_off_curve": score_off_curve(model, curve, cfg["n_probe"], seed),
         }
+        panels.append((LABELS[name], samples, results[name]["samples"]))
         if name == "ssm":  # not a matter of the step size: a ten times smaller one fails as well
-            smaller = draw_samples(name, model, cfg, seed, SMALL_STEP_FACTOR * cfg["step_size"])
-            results[name]["samples_smaller_step"] = {"step_size": SMALL_STEP_FACTOR * cfg["step_size"],
-                                                     **sample_summary(curve, smaller)}
+            step = SMALL_STEP_FACTOR * cfg["step_size"]
+            smaller = draw_samples(name, model, cfg, seed, step)
+            results[name]["samples_smaller_step"] = {"step_size": step, **sample_summary(curve, smaller)}
+            blown = 1 - results[name]["samples"]["fraction_finite"]
+            if blown > 0:  # show the chains that did not blow up
+                title = (f"{LABELS[name]}\nε = {cfg['step_size']:g}: {blown:.0%} of chains blew up; "
+                         f"shown: ε = {step:g}")
+                panels[-1] = (title, smaller, results[name]["samples_smaller_step"])
     for r in results.values():  # still falling at the end of training? (SSM: it has no floor)
         history = r["loss_history"]
         r["loss_at_half"] = history[len(history) // 2 - 1]["loss"]
         r["loss_drop_second_half"] = r["loss_at_half"] - r["final_loss"]
-    _plot(curve, data, samples, results, Path(out_dir) / "manifold.png")
+    _plot(curve, data, panels, results, Path(out_dir) / "manifold.png")
     return {
         "curve": {"dim": curve.dim, "scale": curve.scale, "noise": curve.noise},
         "config": {**cfg, "box": BOX, "dsm_sigma": DSM_SIGMA, "lr": LR, "on_curve": ON_CURVE, "t_bins": T_BINS},

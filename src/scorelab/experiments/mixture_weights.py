@@ -33,7 +33,7 @@ CLAIM = ("Plain Langevin keeps the split of its starting points instead of the m
 
 ROWS = {"plain": "plain Langevin, learned score", "plain_exact_score": "plain Langevin, exact score",
         "annealed": "annealed Langevin, learned score", "annealed_exact_score": "annealed Langevin, exact score"}
-FULL = {"steps": 4000, "n_data": 10000, "n_samples": 2000, "n_seeds": 5}
+FULL = {"steps": 4000, "n_data": 10000, "n_samples": 1000, "n_seeds": 5}
 QUICK = {"steps": 400, "n_data": 4000, "n_samples": 300, "n_seeds": 1}
 
 
