@@ -6,7 +6,7 @@ HELP = "the main job: train on the lecture's mixture, sample with plain and anne
 
 def add_arguments(p):
     p.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo; its own previous demo is replaced)")
-    p.add_argument("--steps", type=positive_int, default=4000, help="training steps (default: 4000)")
+    p.add_argument("--steps", type=positive_int, default=8000, help="training steps (default: 8000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -17,7 +17,7 @@ Tweedie denoising step starts from σ_max·z and is scored by
 σ_max is NCSNv2's rule: the largest pairwise distance in a data sample (2500 points). σ_min = 0.05 (7 % of
 the components' std: the final level barely blurs the data, and the Tweedie step removes
 what remains). A run that raises ``FloatingPointError`` (or returns NaN/Inf) is recorded as
-"diverged". The library's defaults are run too (L from ``ncsnv2_num_levels``, ε = 0.5·σ_L²),
+"diverged". The library's defaults are run too (L from ``ncsnv2_num_levels``, ε = ANNEALED_EPS·σ_L²),
 next to NCSNv2's own step-size rule (``ncsnv2_step_size``).
 
 Why it matters (Song & Ermon 2019, 2020): the weights of separated modes are decided while

@@ -15,12 +15,12 @@ import glob
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -35,27 +35,32 @@ def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (POSIX-atomic).
 
     The file and then its directory are fsynced, so the rename survives a power cut too; the
-    file gets the usual mode (0666 less the umask), not ``mkstemp``'s private 0600. Temporary
-    files of ``path`` left by a writer that was killed are removed once the rename is done.
+    file gets the usual mode (0666 less the umask; ``mkstemp`` would make it private, 0600).
+    Temporary files of ``path`` left by a writer that was killed are removed once the rename is done.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    for stale in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
-        Path(stale).unlink(missing_ok=True)
+    remove_stale_temporaries(path.parent, (path.name,))
+
+
+def remove_stale_temporaries(directory: Path, names=(CONFIG_FILE, CHECKPOINT_FILE)) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files that writers killed mid-write left in ``directory``."""
+    stale = [Path(p) for name in names
+             for p in glob.glob(os.path.join(glob.escape(str(directory)), f".{glob.escape(name)}.*.tmp"))]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -72,17 +77,26 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_json(path: Path, obj) -> None:
+    """Write ``obj`` as JSON atomically; a file that already holds exactly this text is left alone
+    (a run rewrites an unchanged config.json at every checkpoint, and each write costs fsyncs)."""
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    try:
+        if Path(path).read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+
     def write(tmp):
         with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
+            f.write(text)
     atomic_write(path, write)
 
 
 def save_tensors(path: Path, tensors: dict, metadata: dict) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: json.dumps(v) for k, v in metadata.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    data = save(tensors, metadata=meta)  # not save_file: it leaves its own .tmpXXXXXX behind when killed
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def read_json(path: Path) -> dict:
