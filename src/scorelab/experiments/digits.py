@@ -61,15 +61,20 @@ TARGET_HEUN_SLACK = 0.10  # Heun: FD <= 1.1 x annealed's
 # defaults (NCSNv2's rules: the largest pairwise distance, 20 levels).
 TRAIN = {"steps": 4000, "batch_size": 64, "lr": 2e-3, "ema": 0.995, "sigma_min": 0.018,
          "eval_every": 500, "checkpoint_every": 4000}
+# Annealed Langevin's step size: ε = (LANGEVIN_TIME/T)·σ_L² for T steps per level, i.e. the same
+# Langevin time T·αᵢ/σᵢ² = 2.5 at every level whatever T (αᵢ = ε σᵢ²/σ_L²; one step relaxes
+# the noise directions by about αᵢ/(2σᵢ²)). T = 50: ε = 0.05·σ_L²; the library's default
+# ε = 0.5·σ_L² (ANNEALED_EPS) puts 1s in excess at 1000 NFE (see docs/images.md).
+LANGEVIN_TIME = 2.5
 # Steps (per level for annealed; ODE steps; predictor-corrector levels) and, for ``ode``, the
 # dopri5 tolerance; the annealed entry ``None`` is the ~1000-NFE target run.
 FULL = {"train": TRAIN,
-        "grid": {"annealed": (1, 3, 10, None), "pc": (10, 25, 50, 100), "euler": (10, 20, 50, 100),
-                 "heun": (5, 10, 18, 35), "dpmpp-2m": (5, 10, 20, 50), "ode": (1e-2, 1e-3, 1e-4)},
+        "grid": {"annealed": (5, 15, None), "pc": (10, 25, 50, 100), "euler": (10, 20, 50, 100),
+                 "heun": (5, 10, 18, 35), "dpmpp-2m": (5, 10, 20, 50), "ode": (1e-2, 1e-3)},
         "n_samples": None, "grid_images": 64, "bpd_images": 64, "floor_subsets": 20}
 QUICK = {"train": {**TRAIN, "steps": 60, "width": 8, "batch_size": 32, "eval_every": 30,
                    "checkpoint_every": 60},
-         "grid": {"annealed": (1, 2), "pc": (5,), "euler": (5,), "heun": (3, 5), "dpmpp-2m": (5,),
+         "grid": {"annealed": (2, 5), "pc": (5,), "euler": (5,), "heun": (3, 5), "dpmpp-2m": (5,),
                   "ode": (1e-2,)},
          "n_samples": 64, "grid_images": 16, "bpd_images": 4, "floor_subsets": 3}
 
@@ -90,12 +95,16 @@ def annealed_steps_for(model: ScoreModel, nfe: int = TARGET_ANNEALED_NFE) -> int
 
 def draw(model: ScoreModel, sampler: str, setting, n: int, seed: int) -> tuple[torch.Tensor, dict]:
     """``n`` samples of ``sampler`` at ``setting`` (steps, or the dopri5 tolerance for ``ode``);
-    returns them (data units) and a row: sampler, setting, NFE, seconds."""
+    returns them (data units) and a row: sampler, setting, NFE, seconds (and ε/σ_L² for
+    annealed Langevin)."""
+    row = {"sampler": sampler, "setting": setting}
     kw = {"rtol": setting, "atol": setting} if sampler == "ode" else {"steps": setting}
+    if sampler == "annealed":
+        row["step_ratio"] = LANGEVIN_TIME / setting
+        kw["step_size"] = row["step_ratio"] * float(model.sigmas_[-1]) ** 2
     start = time.perf_counter()
     x, info = model.sample(n, random_state=seed, sampler=sampler, return_info=True, **kw)
-    return x, {"sampler": sampler, "setting": setting, "nfe": info.nfe,
-               "seconds": time.perf_counter() - start}
+    return x, {**row, "nfe": info.nfe, "seconds": time.perf_counter() - start}
 
 
 def sweep(model: ScoreModel, grid: dict, n: int, seed: int, log=print) -> tuple[list, dict]:

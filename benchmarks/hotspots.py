@@ -1,0 +1,284 @@
+"""Where scorelab loses time, and what the candidate fixes in ``prototypes.py`` gain.
+
+Each experiment times scorelab as it is ("now") against the candidate change and the
+hand-written baseline, interleaved in one process. Both the median and the minimum over the
+repetitions are reported: on a shared machine the minimum is the steadier estimate of the
+intrinsic cost. Before timing, each candidate is checked to compute the same loss (and the
+same parameter gradients) as scorelab.
+
+    python benchmarks/hotspots.py [--quick] [--threads 2]     # or: run.py --only hotspots
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import torch  # noqa: E402
+
+import cases  # noqa: E402
+import handwritten as hw  # noqa: E402
+import harness  # noqa: E402
+import peers  # noqa: E402
+import prototypes as proto  # noqa: E402
+from scorelab import objectives as sl  # noqa: E402
+from scorelab.nn import score_from_energy  # noqa: E402
+from scorelab.samplers import annealed_langevin, langevin  # noqa: E402
+
+
+def _step(net, loss_fn):
+    def step():
+        net.zero_grad(set_to_none=True)
+        loss_fn().backward()
+    return step
+
+
+def _no_grad(fn):
+    def call():
+        with torch.no_grad():
+            fn()
+    return call
+
+
+def _gen():
+    return torch.Generator().manual_seed(0)
+
+
+def _same(fns: dict, net, atol=1e-4) -> bool:
+    """Do the loss closures agree in value and parameter gradients (same seeds)?"""
+    ref = None
+    for make in fns.values():
+        loss = make()
+        params = [p for p in net.parameters()]
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        flat = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)])
+        if ref is None:
+            ref = (loss.item(), flat)
+        elif abs(loss.item() - ref[0]) > atol * (1 + abs(ref[0])) or not torch.allclose(flat, ref[1], atol=atol, rtol=1e-3):
+            return False
+    return True
+
+
+def energy_score(quick):
+    """torch.func.grad (scorelab's EnergyScore) against torch.autograd.grad, for sampling
+    (no_grad, one score call) and for training (a DSM step on an energy network)."""
+    for d in (2, 64) if not quick else (2,):
+        net = cases.network("energy", d, cases.Setup())
+        x = torch.randn(1024, d)
+        now, new = score_from_energy(net), proto.AutogradEnergyScore(net)
+        fns = {"now: torch.func.grad": _no_grad(lambda: now(x)),
+               "candidate: autograd.grad": _no_grad(lambda: new(x)),
+               "hand-written": _no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
+        yield ("score call under no_grad, 1024 points", d, fns, None)
+        xb = torch.randn(256, d)
+        check = {"now": lambda: sl.denoising_score_matching(now, xb, 0.1, generator=_gen()),
+                 "candidate": lambda: sl.denoising_score_matching(new, xb, 0.1, generator=_gen())}
+        g = [_gen() for _ in range(4)]
+        te = peers.dsm_loss(peers.energy_model(net), 0.1) if peers.available() else None
+        fns = {"now: torch.func.grad": _step(net, lambda: sl.denoising_score_matching(now, xb, 0.1, generator=g[0])),
+               "candidate: autograd.grad": _step(net, lambda: sl.denoising_score_matching(new, xb, 0.1, generator=g[1])),
+               "hand-written": _step(net, lambda: hw.dsm(hw.score_of_energy(net, True), xb, 0.1, g[2]))}
+        if te is not None:
+            fns["torchebm"] = _step(net, lambda: te(xb, generator=g[3]))
+        yield ("DSM loss + backward, batch 256", d, fns, _same(check, net))
+        check = {"now": lambda: sl.sliced_score_matching(now, xb, generator=_gen()),
+                 "candidate": lambda: sl.sliced_score_matching(new, xb, generator=_gen())}
+        te = peers.sliced_loss(peers.energy_model(net)) if peers.available() else None
+        fns = {"now: torch.func.grad": _step(net, lambda: sl.sliced_score_matching(now, xb, generator=g[0])),
+               "candidate: autograd.grad": _step(net, lambda: sl.sliced_score_matching(new, xb, generator=g[1])),
+               "hand-written": _step(net, lambda: hw.sliced(hw.score_of_energy(net, True), xb, g[2]))}
+        if te is not None:
+            fns["torchebm"] = _step(net, lambda: te(xb, generator=g[3]))
+        yield ("sliced SM loss + backward, batch 256", d, fns, _same(check, net))
+
+
+def contrastive_divergence(quick):
+    for d in (2, 64) if not quick else (2,):
+        net = cases.network("energy", d, cases.Setup())
+        x = torch.randn(256, d)
+        k = 20 if not quick else 5
+        g = [_gen() for _ in range(4)]
+        check = {"now": lambda: sl.contrastive_divergence(net, x, n_steps=k, generator=_gen()),
+                 "candidate": lambda: proto.contrastive_divergence(net, x, n_steps=k, generator=_gen())}
+        fns = {"now": _step(net, lambda: sl.contrastive_divergence(net, x, n_steps=k, generator=g[0])),
+               "candidate: autograd score + hoisted Langevin": _step(
+                   net, lambda: proto.contrastive_divergence(net, x, n_steps=k, generator=g[1])),
+               "hand-written": _step(net, lambda: hw.contrastive_divergence(net, x, k, 1e-2, 0.1, g[2]))}
+        if peers.available():
+            te = peers.cd_loss(peers.energy_model(net), k, 1e-2, 0.1)
+            fns["torchebm"] = _step(net, lambda: te(x, generator=g[3])[0])
+        yield (f"CD-{k} loss + backward, batch 256", d, fns, _same(check, net))
+
+
+def langevin_overhead(quick):
+    """Per-step book-keeping of scorelab's Langevin loops (as_sigma, SamplerRun.score,
+    step_done) with a small score network, where it is most visible."""
+    n = 100 if not quick else 20
+    for batch in (64, 1024) if not quick else (64,):
+        net = cases.network("score", 2, cases.Setup())
+        x = torch.randn(batch, 2)
+        g = [_gen() for _ in range(3)]
+        fns = {"now": _no_grad(lambda: langevin(net, x, 1e-3, n, generator=g[0])),
+               "candidate: hoisted loop": _no_grad(lambda: proto.langevin(net, x, 1e-3, n, generator=g[1])),
+               "hand-written": _no_grad(lambda: hw.langevin(net, x, 1e-3, n, 0.0, g[2]))}
+        same = torch.equal(langevin(net, x, 1e-3, 5, generator=_gen()), proto.langevin(net, x, 1e-3, 5, generator=_gen()))
+        yield (f"Langevin, score net, {batch} particles × {n} steps", 2, fns, same)
+        cnet = cases.network("score", 2, cases.Setup(), noise_conditional=True)
+        sig = cases.sigmas(cases.Setup())
+        per = n // 10
+        fns = {"now": _no_grad(lambda: annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[0])),
+               "candidate: hoisted loop": _no_grad(lambda: proto.annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[1])),
+               "hand-written": _no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), 1e-5, per, g[2]))}
+        same = torch.equal(annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()),
+                           proto.annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()))
+        yield (f"annealed Langevin, {batch} particles × {10 * per + 1} NFE", 2, fns, same)
+        enet = cases.network("energy", 2, cases.Setup())
+        now, new = score_from_energy(enet), proto.AutogradEnergyScore(enet)
+        fns = {"now": _no_grad(lambda: langevin(now, x, 1e-3, n, generator=g[0])),
+               "candidate: autograd score + hoisted loop": _no_grad(lambda: proto.langevin(new, x, 1e-3, n, generator=g[1])),
+               "hand-written": _no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, 1e-3, n, 0.0, g[2]))}
+        yield (f"Langevin, energy net, {batch} particles × {n} steps", 2, fns, None)
+
+
+def exact_trace(quick):
+    """Ways to get tr(∇ₓs) for exact score matching, one training step (loss + backward)."""
+    dims = (2, 4, 16, 64, 256) if not quick else (2, 4)
+    for family in ("score", "energy"):
+        for d in dims:
+            net = cases.network(family, d, cases.Setup())
+            x = torch.randn(256, d)
+            score = net if family == "score" else score_from_energy(net)
+            variants = {
+                "now: vmap (is_grads_batched)": lambda: sl.exact_score_matching(score, x, method="vmap"),
+                "now: loop": lambda: sl.exact_score_matching(score, x, method="loop"),
+                "is_grads_batched in chunks of 16": lambda: proto.exact_chunked(score, x, chunk=16),
+                "torch.func.vmap(jacrev)": lambda: proto.exact_func_jacrev(score, x),
+                "torch.func.vmap(jvp)": lambda: proto.exact_jvp(score, x),
+                "tiled batch, one backward": lambda: proto.exact_replicated(score, x),
+            }
+            if family == "energy":
+                new = proto.AutogradEnergyScore(net)
+                variants["chunks of 16 + autograd energy score"] = lambda: proto.exact_chunked(new, x, chunk=16)
+            if d >= 64:  # the candidates that lost at small d are not worth their seconds here
+                for name in ("torch.func.vmap(jvp)", "tiled batch, one backward"):
+                    variants.pop(name, None)
+            if d >= 256:
+                variants.pop("torch.func.vmap(jacrev)")
+            same = _same(variants, net)
+            fns = {name: _step(net, f) for name, f in variants.items()}
+            yield (f"exact SM loss + backward, {family} net, batch 256", d, fns, same)
+
+
+def sliced_vs_dsm(quick):
+    """Why sliced SM costs more than 2× DSM on a score network: the second-order backward."""
+    for d in (2, 64, 256) if not quick else (2,):
+        net = cases.network("score", d, cases.Setup())
+        x = torch.randn(256, d)
+        g = [_gen() for _ in range(3)]
+        fns = {"DSM": _step(net, lambda: sl.denoising_score_matching(net, x, 0.1, generator=g[0])),
+               "sliced SM": _step(net, lambda: sl.sliced_score_matching(net, x, generator=g[1])),
+               "sliced SM, hand-written": _step(net, lambda: hw.sliced(net, x, g[2])),
+               "finite-difference SSM (approximation)": _step(
+                   net, lambda: proto.sliced_finite_difference(net, x, generator=g[0]))}
+        yield ("score net, batch 256 (loss + backward)", d, fns, None)
+
+
+def _op_counts():
+    """aten ops and matrix products per training step (profiler), DSM vs sliced SM."""
+    from torch.profiler import ProfilerActivity, profile
+    net = cases.network("score", 16, cases.Setup())
+    x = torch.randn(256, 16)
+    out = {}
+    for name, f in (("DSM", lambda: sl.denoising_score_matching(net, x, 0.1)),
+                    ("sliced SM", lambda: sl.sliced_score_matching(net, x))):
+        _step(net, f)()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            _step(net, f)()
+        ev = prof.key_averages()
+        out[name] = {"aten_ops": sum(e.count for e in ev if e.key.startswith("aten::")),
+                     "matmuls": sum(e.count for e in ev if e.key in ("aten::mm", "aten::addmm", "aten::bmm"))}
+    return out
+
+
+EXPERIMENTS = (
+    ("Energy score: `torch.func.grad` vs `torch.autograd.grad`", energy_score),
+    ("Contrastive divergence", contrastive_divergence),
+    ("Langevin loop overhead", langevin_overhead),
+    ("Exact score matching: computing the trace", exact_trace),
+    ("Sliced SM against DSM", sliced_vs_dsm),
+)
+
+
+def main(out: Path, info: dict, log, quick: bool = False) -> dict:
+    repeats, budget = (5, 0.3) if quick else (25, 4.0)
+    sections = []
+    for title, exp in EXPERIMENTS:
+        done = []
+        # Each row is timed as soon as it is made: its closures read the loop's variables.
+        for label, d, fns, same in exp(quick):
+            res = harness.interleaved(fns, repeats=repeats, warmup=2, min_block_s=0.05 if not quick else 0.01,
+                                      budget_s=budget, min_repeats=3)
+            ref = next(iter(res.values()))
+            log(f"hotspots {label} d={d}: " + "  ".join(
+                f"{n}={harness.fmt_time(r['median_s'])}" for n, r in res.items()))
+            done.append({"case": label, "d": d, "same_result": same, "ref": next(iter(res)), "results": res,
+                         "gain_vs_ref_min": {n: ref["min_s"] / r["min_s"] for n, r in res.items()},
+                         "gain_vs_ref_cpu": {n: ref["cpu_median_s"] / r["cpu_median_s"] for n, r in res.items()}})
+        sections.append({"title": title, "doc": (exp.__doc__ or "").strip(), "rows": done})
+    counts = _op_counts() if not quick else None
+    payload = {"machine": info, "sections": sections, "op_counts": counts}
+    harness.write(out, "hotspots", hotspots_md(sections, counts, info), payload)
+    return payload
+
+
+def hotspots_md(sections, counts, info) -> str:
+    notes = ["Each row: one case, every variant timed interleaved in one process: wall-clock "
+             "`median` and `min` (the fastest repetition) per call, and `CPU` the median process CPU "
+             "time per call (all threads; steadier than wall time when other processes compete for "
+             "the cores). `speed-up` is the first variant's (scorelab now) time over this variant's, "
+             "from the wall-clock minima and from the CPU medians.",
+             "`same result`: the variants give the same loss and parameter gradients (checked "
+             "before timing, same seeds); blank where not applicable.",
+             "Candidates are in `benchmarks/prototypes.py`."]
+    md = harness.header("Hotspots: what is slow in scorelab and what would fix it", info, notes)
+    for s in sections:
+        md += f"\n## {s['title']}\n\n"
+        if s["doc"]:
+            md += " ".join(s["doc"].split()) + "\n\n"
+        body = []
+        for r in s["rows"]:
+            for i, (n, res) in enumerate(r["results"].items()):
+                same = "" if r["same_result"] is None else ("yes" if r["same_result"] else "**no**")
+                body.append([r["case"] if i == 0 else "", r["d"] if i == 0 else "", n,
+                             harness.fmt_time(res["median_s"]), harness.fmt_time(res["min_s"]),
+                             harness.fmt_time(res["cpu_median_s"]),
+                             f"{r['gain_vs_ref_min'][n]:.2f}× / {r['gain_vs_ref_cpu'][n]:.2f}×",
+                             same if i == 0 else ""])
+        md += harness.table(["case", "d", "variant", "median", "min", "CPU", "speed-up (min / CPU)",
+                             "same result"], body, "lrlrrrrl")
+    if counts:
+        md += "\n## Operation counts (profiler, score net d = 16, batch 256, one step)\n\n"
+        md += harness.table(["objective", "aten ops", "matrix products"],
+                            [[k, v["aten_ops"], v["matmuls"]] for k, v in counts.items()])
+    return md
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    gc.collect()
+    gc.freeze()
+    t0 = time.perf_counter()
+    main(args.out, harness.machine(args.threads, {"mode": "quick" if args.quick else "full"}),
+         lambda m: print(f"[{time.perf_counter() - t0:6.1f} s] {m}", flush=True), quick=args.quick)
