@@ -10,6 +10,7 @@ import csv
 import inspect
 import os
 import tempfile
+import tokenize
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +26,9 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg")
 SAVE_TYPES = (".npy", ".csv")
 NPZ_KEYS = ("x", "X", "data")
 NUMPY_MAGIC = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")  # .npy; .npz (a zip, or empty)
-_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+# numpy's .npy header parser raises SyntaxError and tokenize.TokenError on a bad header, and
+# MemoryError when the header claims a shape far larger than the file
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, SyntaxError, tokenize.TokenError, MemoryError)
 
 
 class DataError(ValueError):
@@ -117,19 +120,21 @@ def _from_array(a, src: str, name: str, columns=None, labels=None) -> Dataset:
         raise DataError(f"{src}: samples are empty (shape {a.shape})")
     kind = "points" if a.ndim <= 2 else "images"
     a = a.reshape(len(a), 1) if a.ndim == 1 else a[:, None] if a.ndim == 3 else a
-    rows = a.reshape(len(a), -1)
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, refused below
+        x = (a / 255.0 if kind == "images" and a.dtype == np.uint8 else a).astype(np.float32)  # native order
+    rows = x.reshape(len(x), -1)
     finite = np.isfinite(rows).all(axis=1)
-    if not finite.all():
+    if not finite.all():  # NaN, Inf, or a finite float64 beyond float32's range
         i = int(np.argmin(finite))
-        value = rows[i][~np.isfinite(rows[i])][0]
-        raise DataError(f"{src}: row {i} (counting from 0) holds {value}")
+        value = a.reshape(len(a), -1)[i][~np.isfinite(rows[i])][0]
+        beyond = " (beyond float32's range)" if np.isfinite(value) else ""
+        raise DataError(f"{src}: row {i} (counting from 0) holds {value}{beyond}")
     if kind == "images":
-        a = a / 255.0 if a.dtype == np.uint8 else a
-        lo, hi = float(a.min()), float(a.max())
+        lo, hi = float(x.min()), float(x.max())
         if lo < 0 or hi > 1:
             raise DataError(f"{src}: image values must lie in [0, 1], found [{lo:g}, {hi:g}]; "
                             "scale them (e.g. divide uint8 pixels by 255)")
-    return Dataset(torch.tensor(a, dtype=torch.float32), kind, name, labels, columns)
+    return Dataset(torch.from_numpy(x), kind, name, labels, columns)
 
 
 def _load_numpy(path: Path) -> Dataset:

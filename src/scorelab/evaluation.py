@@ -117,7 +117,8 @@ def image_bits_per_dim(model, x: torch.Tensor, *, n_images: int = BPD_IMAGES, le
     d = x[0].numel()
     if levels is not None:
         if not (isinstance(levels, int) and levels >= 1):
-            raise ValueError(f"image_bits_per_dim: levels must be a positive integer, 'auto' or None, got {levels!r}")
+            raise ValueError("image_bits_per_dim: levels must be a positive integer, 'auto' or None, "
+                             f"got {levels!r}")
         x = x + (torch.rand(x.shape, generator=g) - 0.5) / levels
     scale = run.normalizer.sigma_scale
     sigma_n = float(run.sigmas[-1]) if sigma is None else float(sigma) / scale

@@ -33,12 +33,32 @@ def _noise(shape, scale, g, device):
     return scale * torch.randn(shape, generator=g, device=device)
 
 
+STEP_SIZE_SAMPLERS = ("annealed", "langevin", "mala")
+BLOW_UP = 1e4  # samples this many data scales (and sigma_max) from the data have blown up
+
+
 def run_sampler(name, score_fn, run, n, g, *, x_init=None, steps=None, step_size=None,
                 return_info=True, **options):
-    """Returns (samples, SamplerInfo) in normalised coordinates."""
+    """Returns (samples, SamplerInfo) in normalised coordinates; ``FloatingPointError`` if they
+    blew up (NaN, Inf, or beyond ``BLOW_UP`` data scales)."""
     if name not in NAMES:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(NAMES)}")
     name = resolve(name, run)
+    if step_size is not None and name not in STEP_SIZE_SAMPLERS:
+        raise ValueError(f"sampler {name!r} has no step size; a step size is for "
+                         f"{', '.join(STEP_SIZE_SAMPLERS)} (choose one with --sampler)")
+    out = _run_sampler(name, score_fn, run, n, g, x_init=x_init, steps=steps, step_size=step_size,
+                       return_info=return_info, **options)
+    x = out[0] if return_info else out
+    bound = BLOW_UP * max(1.0, float(run.sigmas[0]) if len(run.sigmas) else 1.0)
+    if x.abs().max() > bound:
+        raise FloatingPointError(f"{name}: the samples blew up (|x| reached {float(x.abs().max()):.3g} "
+                                 "data scales): the step size is probably too large; lower step_size")
+    return out
+
+
+def _run_sampler(name, score_fn, run, n, g, *, x_init=None, steps=None, step_size=None,
+                 return_info=True, **options):
     cfg, sigmas = run.cfg, run.sigmas.to(next(run.ema_net.parameters()).device)
     device, shape = sigmas.device, (n, *run.data["shape"])
     if steps is not None and (not isinstance(steps, int) or steps < 1):

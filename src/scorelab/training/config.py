@@ -85,9 +85,11 @@ def _coerce(name: str, value):
         if opt.kind in ("int", "float") and isinstance(value, bool):
             raise ValueError
         if opt.kind == "int":
+            if isinstance(value, str) and "." in value:
+                value = float(value)
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return int(float(value)) if isinstance(value, str) and "." in value else int(value)
+            return int(value)
         if opt.kind == "float":
             value = float(value)
             if not math.isfinite(value):

@@ -187,10 +187,11 @@ def _optimisation_step(state, objective, x_train, topo) -> float:
     state.opt.zero_grad(set_to_none=True)
     loss.backward()
     topo.sum_gradients(state.run.net.parameters())
-    if cfg.grad_clip > 0:
-        norm = torch.nn.utils.clip_grad_norm_(state.run.net.parameters(), cfg.grad_clip)
-        if not torch.isfinite(norm):
-            raise FloatingPointError(f"non-finite gradient at step {state.step + 1}: lower training.lr")
+    norm = torch.nn.utils.clip_grad_norm_(state.run.net.parameters(),  # max_norm inf: only measures
+                                          cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+    if not torch.isfinite(norm):
+        raise FloatingPointError(f"training diverged at step {state.step + 1} (the gradient is not finite): "
+                                 "lower training.lr or raise noise.sigma_min; the last checkpoint is intact")
     state.opt.step()
     update_ema(state.run.ema_net, state.run.net, cfg.ema, state.step)
     return loss.item()
