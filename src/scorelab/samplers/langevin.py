@@ -23,9 +23,12 @@ def langevin(score_fn, x, step_size: float, n_steps: int, sigma=0.0, *, generato
         raise ValueError("langevin: step_size must be > 0 and n_steps >= 0")
     run = SamplerRun(score_fn, x, callback=callback, trajectory=trajectory, name="langevin")
     x = x.detach()
+    sig = as_sigma(sigma, x)  # hoisted: the per-step Python overhead shows on small networks
+    noise_scale = step_size**0.5
     for i in range(n_steps):
-        x = (x + 0.5 * step_size * run.score(x, sigma) + step_size**0.5 * gaussian_like(x, generator)).detach()
-        run.step_done(i, x, sigma)
+        x = (x + 0.5 * step_size * run.score(x, sig) + noise_scale * gaussian_like(x, generator)).detach()
+        if run.watching:
+            run.step_done(i, x, sigma)
     run.check(x, _HINT)
     return run.finish(x, return_info)
 
@@ -51,9 +54,11 @@ def annealed_langevin(score_fn, x, sigmas, step_size: float, steps_per_level: in
     i = 0
     for sigma in sigmas.tolist():
         alpha = step_size * sigma**2 / sigma_min**2
+        sig = as_sigma(sigma, x)
         for _ in range(steps_per_level):
-            x = (x + 0.5 * alpha * run.score(x, sigma) + alpha**0.5 * gaussian_like(x, generator)).detach()
-            run.step_done(i, x, sigma)
+            x = (x + 0.5 * alpha * run.score(x, sig) + alpha**0.5 * gaussian_like(x, generator)).detach()
+            if run.watching:
+                run.step_done(i, x, sigma)
             i += 1
         run.check(x, _HINT + f" (blew up at sigma={sigma:.4g})")
     if denoise:
