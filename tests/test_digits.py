@@ -103,7 +103,7 @@ def test_bits_per_dim_are_finite_for_a_trained_unet(tiny_model, test_images):
 def test_hutchinson_bits_per_dim_agree_with_the_exact_trace(tiny_model, test_images):
     run = dataclasses.replace(tiny_model.run_, ema_net=_SmallConvScore().requires_grad_(False))
     model = ScoreModel(**TINY)._set_fitted(run)
-    kw = dict(n_images=64, seed=1, rtol=1e-5, atol=1e-5)
+    kw = dict(n_images=32, seed=1, rtol=1e-3, atol=1e-3)
     exact = image_bits_per_dim(model, test_images, exact_trace=True, **kw)
     hutch = image_bits_per_dim(model, test_images, n_probes=2, **kw)
     assert math.isfinite(exact["bits_per_dim"]) and math.isfinite(hutch["bits_per_dim"])

@@ -66,8 +66,8 @@ def test_a_single_sigma_is_sigma_squared_weighted_dsm():
 
 
 def test_excess_of_a_wrong_score_is_the_sigma_squared_weighted_fisher_divergence():
-    # s = −x̃ instead of −x̃/(1 + σ²): the error is −σ²x̃/(1 + σ²), E‖x̃‖² = d(1 + σ²), so the
-    # excess is ½·σ²·σ⁴·d/(1 + σ²) averaged over log-uniform σ. Same seeds: same σ and z.
+    # s = −x̃ instead of −x̃/(1 + σ²): the error is −σ²x̃/(1 + σ²), E‖x̃‖² = d(1 + σ²), so
+    # the excess is ½·σ²·σ⁴·d/(1 + σ²) averaged over log-uniform σ. Same seeds: same σ, z.
     d, lo, hi = 2, 0.05, 2.0
     best = _draws(_gaussian_optimal_score, d, lo, hi, seed=9)
     worse = _draws(lambda y, s: -y, d, lo, hi, seed=9)

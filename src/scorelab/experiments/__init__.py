@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from . import noise_levels, score_field, sliced_vs_exact
+from . import ebm_training, noise_levels, score_field, sliced_vs_exact
 from . import dsm_sigma, low_density, manifold, mixture_weights
 from ._common import write_json
 
@@ -18,6 +18,7 @@ EXPERIMENTS = {
     "score-field": score_field,
     "sliced-vs-exact": sliced_vs_exact,
     "noise-levels": noise_levels,
+    "ebm-training": ebm_training,
     "dsm-sigma": dsm_sigma,
     "manifold": manifold,
     "low-density": low_density,

@@ -19,6 +19,10 @@ NFE set by its tolerance). The targets:
 * annealed Langevin with about 1000 NFE reaches FD ≤ 2× the floor, with every digit present;
 * Heun with ≤ 35 NFE reaches an FD within 10% of that (not above 1.1× it).
 
+Both are checked on the sweep's runs (sampling seed ``seed``) and again on the mean FD over
+three sampling seeds, since an FD from 359 samples moves by about 2 between draws (the spread
+of the floor over random subsets of real digits is reported too).
+
 Also the bits/dim of held-out digits under the model's p_{σ_min}
 (:func:`scorelab.evaluation.image_bits_per_dim`: probability-flow ODE, Hutchinson's trace,
 uniform dequantisation in cells of width 1/16).
@@ -59,8 +63,13 @@ TARGET_HEUN_SLACK = 0.10  # Heun: FD <= 1.1 x annealed's
 # does (a tight bits/dim bound), and the final denoising step still resolves single grey levels
 # (σ_min is 0.29 of a level). σ_max, the number of levels and the U-Net width are the library's
 # defaults (NCSNv2's rules: the largest pairwise distance, 20 levels).
-TRAIN = {"steps": 4000, "batch_size": 64, "lr": 2e-3, "ema": 0.995, "sigma_min": 0.018,
-         "eval_every": 500, "checkpoint_every": 4000}
+# 8000 steps of 64 (400 epochs of the 1294 training images): the held-out loss is lowest near
+# step 3000 and creeps up after (the network starts to fit the training images), but the FD of
+# every sampler still improves and annealed Langevin's FD becomes much less seed-dependent
+# (4000 steps: 20.2 / 26.7 / 33.9 for three sampling seeds; 8000: 17.2 / 21.5 / 19.0). The
+# nearest-training-image distance of the samples is reported to watch for copying.
+TRAIN = {"steps": 8000, "batch_size": 64, "lr": 2e-3, "ema": 0.995, "sigma_min": 0.018,
+         "eval_every": 500, "checkpoint_every": 8000}
 # Annealed Langevin's step size: ε = (LANGEVIN_TIME/T)·σ_L² for T steps per level, i.e. the same
 # Langevin time T·αᵢ/σᵢ² = 2.5 at every level whatever T (αᵢ = ε σᵢ²/σ_L²; one step relaxes
 # the noise directions by about αᵢ/(2σᵢ²)). T = 50: ε = 0.05·σ_L²; the library's default
@@ -71,12 +80,12 @@ LANGEVIN_TIME = 2.5
 FULL = {"train": TRAIN,
         "grid": {"annealed": (5, 15, None), "pc": (10, 25, 50, 100), "euler": (10, 20, 50, 100),
                  "heun": (5, 10, 18, 35), "dpmpp-2m": (5, 10, 20, 50), "ode": (1e-2, 1e-3)},
-        "n_samples": None, "grid_images": 64, "bpd_images": 64, "floor_subsets": 20}
+        "n_samples": None, "grid_images": 64, "bpd_images": 64, "floor_subsets": 20, "replicates": 2}
 QUICK = {"train": {**TRAIN, "steps": 60, "width": 8, "batch_size": 32, "eval_every": 30,
                    "checkpoint_every": 60},
          "grid": {"annealed": (2, 5), "pc": (5,), "euler": (5,), "heun": (3, 5), "dpmpp-2m": (5,),
                   "ode": (1e-2,)},
-         "n_samples": 64, "grid_images": 16, "bpd_images": 4, "floor_subsets": 3}
+         "n_samples": 64, "grid_images": 16, "bpd_images": 4, "floor_subsets": 3, "replicates": 1}
 
 
 def train_digits_model(config: dict, seed: int = 0, run_dir=None, progress=None) -> tuple[ScoreModel, dict]:
@@ -107,9 +116,17 @@ def draw(model: ScoreModel, sampler: str, setting, n: int, seed: int) -> tuple[t
     return x, {**row, "nfe": info.nfe, "seconds": time.perf_counter() - start}
 
 
+def nearest_train_distance(x: torch.Tensor) -> torch.Tensor:
+    """Euclidean distance (data units, 64 pixels) from each image of ``x`` to its nearest image
+    of ``digits:train``: samples much closer than the test images are copies."""
+    train = digits_split()[0].x.flatten(1).double()
+    return torch.cdist(x.flatten(1).double().clamp(0, 1), train).min(1).values
+
+
 def sweep(model: ScoreModel, grid: dict, n: int, seed: int, log=print) -> tuple[list, dict]:
     """Every sampler at every setting of ``grid``: one row per run with its
-    :func:`digit_report`; and the samples of each sampler's last (largest) setting."""
+    :func:`digit_report` and the median distance of its samples to the nearest training image;
+    and the samples of each sampler's last (largest) setting."""
     rows, last = [], {}
     for sampler, settings in grid.items():
         for setting in settings:
@@ -117,6 +134,7 @@ def sweep(model: ScoreModel, grid: dict, n: int, seed: int, log=print) -> tuple[
                 setting = annealed_steps_for(model)
             x, row = draw(model, sampler, setting, n, seed)
             report = digit_report(x, seed=seed)
+            report["nearest_train_median"] = float(nearest_train_distance(x).median())
             rows.append({**row, **report})
             last[sampler] = x
             log(f"  {sampler:9s} setting={setting:<7g} NFE={row['nfe']:5d}  FD={report['fd']:7.2f} "
@@ -133,42 +151,85 @@ def floor_spread(n_subsets: int, seed: int) -> dict:
     clf = digit_classifier(seed)
     test_feats = clf.features(test.x)
     g = torch.Generator().manual_seed(seed + 1)
-    fds = torch.tensor([frechet_distance(clf.features(train.x[torch.randperm(len(train), generator=g)[:len(test)]]),
-                                         test_feats) for _ in range(n_subsets)], dtype=torch.float64)
+    subsets = [train.x[torch.randperm(len(train), generator=g)[:len(test)]] for _ in range(n_subsets)]
+    fds = torch.tensor([frechet_distance(clf.features(x), test_feats) for x in subsets], dtype=torch.float64)
     return {"mean": float(fds.mean()), "sd": float(fds.std()) if n_subsets > 1 else 0.0, "n": n_subsets}
 
 
 def targets(rows: list) -> dict:
-    """Check the two targets on the sweep's rows."""
+    """Check the two targets on the sweep's rows: annealed Langevin at the NFE nearest 1000, and
+    Heun at the largest NFE ≤ 35 (fixed in advance, not the best of several), with every Heun
+    run within the budget listed too."""
     floor = rows[0]["fd_floor"]
     annealed = [r for r in rows if r["sampler"] == "annealed"]
     ann = min(annealed, key=lambda r: abs(r["nfe"] - TARGET_ANNEALED_NFE))
-    heun = [r for r in rows if r["sampler"] == "heun" and r["nfe"] <= TARGET_HEUN_NFE]
-    best_heun = min(heun, key=lambda r: r["fd"]) if heun else None
     out = {"fd_floor": floor,
            "annealed": {"nfe": ann["nfe"], "fd": ann["fd"], "fd_ratio": ann["fd"] / floor,
                         "digits_present": ann["digits_present"],
                         "met": ann["fd"] <= TARGET_FD_RATIO * floor and ann["digits_present"] == 10}}
-    if best_heun is not None:
-        out["heun"] = {"nfe": best_heun["nfe"], "fd": best_heun["fd"],
-                       "fd_over_annealed": best_heun["fd"] / ann["fd"],
-                       "digits_present": best_heun["digits_present"],
-                       "met": best_heun["fd"] <= (1 + TARGET_HEUN_SLACK) * ann["fd"]}
+    heun = sorted((r for r in rows if r["sampler"] == "heun" and r["nfe"] <= TARGET_HEUN_NFE),
+                  key=lambda r: r["nfe"])
+    if heun:
+        def check(r):
+            return {"nfe": r["nfe"], "fd": r["fd"], "fd_over_annealed": r["fd"] / ann["fd"],
+                    "digits_present": r["digits_present"],
+                    "met": r["fd"] <= (1 + TARGET_HEUN_SLACK) * ann["fd"]}
+        out["heun"] = check(heun[-1])
+        out["heun_all_within_budget"] = [check(r) for r in heun]
     return out
 
 
-def _plot_fd_vs_nfe(rows: list, floor: float, path: Path) -> Path:
+def replicate_targets(model: ScoreModel, rows: list, checked: dict, n: int, seed: int, extra: int,
+                      log=print) -> dict:
+    """The two target runs again with ``extra`` more sampling seeds (seed + 1, ...; the same
+    classifier and floor): FD mean and standard deviation over all seeds, and the targets
+    checked on the means. An FD from 359 samples moves by about the floor's own spread."""
+    out = {}
+    for sampler in ("annealed", "heun"):
+        if sampler not in checked:
+            continue
+        row = next(r for r in rows if r["sampler"] == sampler and r["nfe"] == checked[sampler]["nfe"])
+        fds = [row["fd"]]
+        for k in range(1, extra + 1):
+            x, _ = draw(model, sampler, row["setting"], n, seed + k)
+            fds.append(digit_report(x, seed=seed)["fd"])
+        t = torch.tensor(fds, dtype=torch.float64)
+        out[sampler] = {"nfe": row["nfe"], "fds": fds, "mean": float(t.mean()),
+                        "sd": float(t.std()) if len(fds) > 1 else 0.0,
+                        "seeds": list(range(seed, seed + extra + 1))}
+        log(f"  {sampler:9s} NFE={row['nfe']:5d}  FD over {len(fds)} seeds: "
+            f"{out[sampler]['mean']:.2f} ± {out[sampler]['sd']:.2f}")
+    floor = rows[0]["fd_floor"]
+    if "annealed" in out:
+        out["annealed"]["met"] = out["annealed"]["mean"] <= TARGET_FD_RATIO * floor
+    if "annealed" in out and "heun" in out:
+        out["heun"]["over_annealed"] = out["heun"]["mean"] / out["annealed"]["mean"]
+        out["heun"]["met"] = out["heun"]["mean"] <= (1 + TARGET_HEUN_SLACK) * out["annealed"]["mean"]
+    return out
+
+
+def _plot_fd_vs_nfe(rows: list, floor: float, path: Path, spread: dict | None = None) -> Path:
+    from matplotlib.ticker import ScalarFormatter
+
     fig, axes = new_figure(1, 1, size=6.0)
     ax = axes[0, 0]
     markers = dict(zip(SAMPLERS, "osD^v*"))
     for sampler in dict.fromkeys(r["sampler"] for r in rows):
         mine = sorted((r for r in rows if r["sampler"] == sampler), key=lambda r: r["nfe"])
+        label = f"{sampler} (ε = {LANGEVIN_TIME:g}·σ_L²/T)" if sampler == "annealed" else sampler
         ax.plot([r["nfe"] for r in mine], [r["fd"] for r in mine], marker=markers.get(sampler, "o"),
-                label=sampler)
+                label=label)
     ax.axhline(floor, color="k", ls="--", lw=1, label=f"floor (real digits) {floor:.1f}")
+    if spread is not None and spread["sd"] > 0:
+        ax.axhspan(spread["mean"] - spread["sd"], spread["mean"] + spread["sd"], color="0.85",
+                   label=f"real subsets: {spread['mean']:.1f} ± {spread['sd']:.1f} (sd)")
     ax.axhline(TARGET_FD_RATIO * floor, color="k", ls=":", lw=1, label=f"{TARGET_FD_RATIO:g}× floor")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("score evaluations (NFE)")
     ax.set_ylabel("Fréchet distance to digits:test")
     ax.set_title(f"8×8 digits: FD against NFE ({rows[0]['n_samples']} samples per point)")
@@ -202,8 +263,12 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0, log=print) -> dict:
     n = cfg["n_samples"] or len(test)
     log(f"sampling {n} digits per sampler and setting...")
     rows, last = sweep(model, cfg["grid"], n, seed, log)
+    checked = targets(rows)
+    log(f"the target runs with {cfg['replicates']} more sampling seeds...")
+    replicated = replicate_targets(model, rows, checked, n, seed, cfg["replicates"], log)
     grids = _save_grids(last, rows, cfg["grid_images"], out_dir)
-    figure = _plot_fd_vs_nfe(rows, rows[0]["fd_floor"], out_dir / "fd_vs_nfe.png")
+    spread = floor_spread(cfg["floor_subsets"], seed)
+    figure = _plot_fd_vs_nfe(rows, rows[0]["fd_floor"], out_dir / "fd_vs_nfe.png", spread)
     log("bits/dim on held-out digits...")
     start = time.perf_counter()
     bpd = image_bits_per_dim(model, test.x, n_images=cfg["bpd_images"], seed=seed)
@@ -220,9 +285,11 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0, log=print) -> dict:
                      "final_heldout": history[-1].get("heldout") if history else None,
                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         "n_samples": n,
+        "nearest_train_median_of_test": float(nearest_train_distance(test.x).median()),
         "rows": rows,
-        "floor_spread": floor_spread(cfg["floor_subsets"], seed),
-        "targets": targets(rows),
+        "floor_spread": spread,
+        "targets": checked,
+        "targets_replicated": replicated,
         "bits_per_dim": bpd,
         "figures": [figure.name] + [p.name for p in grids.values()],
     }
@@ -246,6 +313,9 @@ def main(argv=None) -> int:
     if "heun" in t:
         print(f"heun {t['heun']['nfe']} NFE: FD {t['heun']['fd']:.2f} = {t['heun']['fd_over_annealed']:.2f}x "
               f"annealed -> {'met' if t['heun']['met'] else 'NOT met'}")
+    for sampler, r in metrics["targets_replicated"].items():
+        print(f"{sampler} {r['nfe']} NFE over {len(r['fds'])} sampling seeds: FD {r['mean']:.2f} ± {r['sd']:.2f} "
+              f"-> {'met' if r.get('met') else 'NOT met'}")
     print(f"wrote {args.out}/metrics.json, fd_vs_nfe.png, samples_*.png ({metrics['run']['seconds']:.0f} s)")
     return 0
 

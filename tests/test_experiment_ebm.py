@@ -1,0 +1,108 @@
+"""``ebm-training``: an energy network trained by contrastive divergence and three kinds of score
+matching, judged by its held-out NLL against the true entropy of the toy."""
+import inspect
+import json
+import math
+
+import pytest
+import torch
+
+from scorelab.distributions import get_toy
+from scorelab.experiments import EXPERIMENTS, run_experiment
+from scorelab.experiments import ebm_training as ebm
+from scorelab.objectives import ReplayBuffer, contrastive_divergence
+from scorelab.training.config import DEFAULTS
+
+
+def test_registered():
+    assert EXPERIMENTS["ebm-training"] is ebm
+
+
+def test_cd_defaults_agree_between_config_and_objective():
+    # The library's CD defaults live in two places (the config table and the objective's keywords).
+    cd = inspect.signature(contrastive_divergence).parameters
+    buffer = inspect.signature(ReplayBuffer).parameters
+    assert cd["n_steps"].default == DEFAULTS["cd_steps"]
+    assert cd["step_size"].default == DEFAULTS["cd_step_size"]
+    assert cd["alpha"].default == DEFAULTS["cd_alpha"]
+    assert buffer["size"].default == DEFAULTS["cd_buffer"]
+    assert buffer["reinit_prob"].default == DEFAULTS["cd_reinit"]
+    assert ebm.cd_defaults() == {name: DEFAULTS[name] for name in ebm.CD_OPTIONS}
+
+
+def _rings_entropy_by_quadrature(radii=(1.0, 2.0, 3.0), s=0.1, n=400_000, r_max=6.0) -> float:
+    """H = ∫ g(ρ)[−log g(ρ) + log(2πρ)] dρ, g the radial density (the toy's docstring), midpoint rule."""
+    rho = (torch.arange(n, dtype=torch.float64) + 0.5) * (r_max / n)
+    g = sum(torch.exp(-(rho - r) ** 2 / (2 * s**2)) + torch.exp(-(rho + r) ** 2 / (2 * s**2))
+            for r in radii) / (len(radii) * math.sqrt(2 * math.pi) * s)
+    integrand = torch.where(g > 0, g * (-torch.log(g) + torch.log(2 * math.pi * rho)), torch.zeros_like(g))
+    return float(integrand.sum() * (r_max / n))
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("checkerboard", math.log(8.0)),  # uniform on 8 unit squares
+    # Components 7.7 std apart: the entropy is that of one Gaussian plus log 8 (overlap < 1e-10).
+    ("eight_gaussians", math.log(8.0) + math.log(2 * math.pi * math.e * 0.2**2)),
+    ("rings", None),  # by quadrature over the radius
+])
+def test_entropy_estimate_matches_the_exact_entropy(name, expected):
+    expected = _rings_entropy_by_quadrature() if expected is None else expected
+    h = ebm.toy_entropy(get_toy(name), 50_000, torch.Generator().manual_seed(1))
+    if name == "checkerboard":  # log p is constant on the support: no Monte Carlo error at all
+        assert h["se"] == 0 and h["mean"] == pytest.approx(expected, abs=1e-6)
+    else:
+        assert abs(h["mean"] - expected) < 4 * h["se"], (h, expected)
+
+
+def test_quick_run_writes_the_figure_and_sane_metrics(tmp_path):
+    metrics = run_experiment("ebm-training", out_root=tmp_path, quick=True, seed=0)
+    out = tmp_path / "ebm-training"
+    assert (out / "ebm_training.png").stat().st_size > 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m) == set(metrics)
+    assert m["cd_defaults"] == {name: DEFAULTS[name] for name in ebm.CD_OPTIONS}
+    toys = m["config"]["toys"]
+    assert toys and set(m["table"]) == set(toys) == set(m["cd_seed_check"])
+    for toy in toys:
+        row = m["table"][toy]
+        assert row["entropy"]["se"] >= 0
+        for method in ebm.METHODS:
+            cell = row[method]
+            assert cell["diverged"] is False and cell["error"] is None
+            assert math.isfinite(cell["nll"]) and cell["seconds_per_step"] > 0
+            # No normalised model beats the entropy: E_p[−log p_θ] = H + KL(p‖p_θ) ≥ H. The gap is
+            # estimated on the same held-out points as the NLL (paired), so only its own noise counts.
+            assert cell["kl"] > -4 * cell["kl_se"], (toy, method, cell)
+            assert cell["kl"] == pytest.approx(cell["nll"] - cell["entropy_on_test_points"])
+            # The NLL against the Monte Carlo entropy of fresh samples: both noisy, independent.
+            assert cell["nll"] > row["entropy"]["mean"] - 4 * math.hypot(cell["nll_se"], row["entropy"]["se"])
+            # A wider box can only add mass (up to the quadrature's rounding).
+            assert cell["log_mass_outside_box"] > -1e-6
+            assert cell["nll_wide_box"] == pytest.approx(cell["nll"] + cell["log_mass_outside_box"])
+        # CD runs cd_steps Langevin steps (a gradient each) per update: dearer than DSM's one pass.
+        assert row["cd"]["seconds_per_step"] > row["dsm"]["seconds_per_step"]
+        best = min(("esm", "ssm", "dsm"), key=lambda method: row[method]["nll"])
+        assert m["best_score_matching"][toy] == {"method": best, "nll": row[best]["nll"]}
+        check = m["cd_seed_check"][toy]
+        assert [r["seed"] for r in check["runs"]] == list(range(m["config"]["cd_seeds"]))
+        assert check["runs"][0]["nll"] == row["cd"]["nll"]  # the run's own CD fit is reused
+        assert check["reference_nll"] == row[best]["nll"]
+        assert check["passed"] == (check["diverged"] == 0
+                                   and check["max_excess_over_reference"] <= ebm.NLL_TOLERANCE)
+    assert m["cd_claim_holds"] == all(c["passed"] for c in m["cd_seed_check"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 4's CD bar is not met yet: with the library's CD defaults "
+                   "the rings NLL is ~0.3 nats above denoising score matching (no divergence); "
+                   "when it passes, remove this marker")
+def test_contrastive_divergence_defaults_converge_on_rings():
+    """The claim's hardest toy, on two seeds the full run's CD fit does not use: CD at the library's
+    defaults does not diverge and comes within 0.1 nats of denoising score matching."""
+    x_test = ebm.toy_data("rings", 4000, 0, "test")
+    _, dsm = ebm.fit_and_evaluate("rings", "dsm", ebm.toy_data("rings", 10_000, 0, "train"), x_test, 1000, 0)
+    sweep = ebm.cd_seed_sweep(("rings",), (1, 2), steps=1000, reference={"rings": dsm["nll"]},
+                              test_sets={"rings": x_test})
+    check = sweep["rings"]
+    assert check["diverged"] == 0
+    assert check["max_excess_over_reference"] <= ebm.NLL_TOLERANCE, check
