@@ -93,16 +93,19 @@ def test_quick_run_writes_the_figure_and_sane_metrics(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 4's CD bar is not met yet: with the library's CD defaults "
-                   "the rings NLL is ~0.3 nats above denoising score matching (no divergence); "
-                   "when it passes, remove this marker")
 def test_contrastive_divergence_defaults_converge_on_rings():
-    """The claim's hardest toy, on two seeds the full run's CD fit does not use: CD at the library's
-    defaults does not diverge and comes within 0.1 nats of denoising score matching."""
+    """The claim on its hardest toy (the rings' weights are where persistent chains go wrong),
+    over the four seeds besides the full run's own: CD at the library's defaults does not
+    diverge and its held-out NLL is within 0.1 nats of the best score-matching fit."""
     x_test = ebm.toy_data("rings", 4000, 0, "test")
-    _, dsm = ebm.fit_and_evaluate("rings", "dsm", ebm.toy_data("rings", 10_000, 0, "train"), x_test, 1000, 0)
-    sweep = ebm.cd_seed_sweep(("rings",), (1, 2), steps=1000, reference={"rings": dsm["nll"]},
-                              test_sets={"rings": x_test})
-    check = sweep["rings"]
+    x_train = ebm.toy_data("rings", 10_000, 0, "train")
+    reference = min(ebm.fit_and_evaluate("rings", method, x_train, x_test, 1000, 0)[1]["nll"]
+                    for method in ("esm", "ssm", "dsm"))
+    check = ebm.cd_seed_sweep(("rings",), (1, 2, 3, 4), steps=1000, reference={"rings": reference},
+                              test_sets={"rings": x_test})["rings"]
     assert check["diverged"] == 0
     assert check["max_excess_over_reference"] <= ebm.NLL_TOLERANCE, check
+    # Every seed is a proper fit, not merely no worse than score matching: within 0.35 nats of
+    # the entropy (the former defaults, 10 000 chains and step 0.01, gave 0.29 to 1.05 here and
+    # missed the 0.1-nat bar by up to 0.78 nats).
+    assert all(run["kl"] < 0.35 for run in check["runs"]), check

@@ -19,7 +19,7 @@ class ReplayBuffer:
     [low, high]^d (the data are normalised, so the default box covers them).
     """
 
-    def __init__(self, shape, size: int = 10_000, reinit_prob: float = 0.05, low: float = -3.0,
+    def __init__(self, shape, size: int = 1000, reinit_prob: float = 0.05, low: float = -3.0,
                  high: float = 3.0, generator=None, device=None):
         if size < 1 or not 0 <= reinit_prob <= 1 or not high > low:
             raise ValueError("ReplayBuffer: need size >= 1, 0 <= reinit_prob <= 1 and high > low")
@@ -43,7 +43,7 @@ class ReplayBuffer:
 
 
 def contrastive_divergence(energy, x: torch.Tensor, *, sigma=None, n_steps: int = 20,
-                           step_size: float = 1e-2, buffer: ReplayBuffer | None = None,
+                           step_size: float = 5e-3, buffer: ReplayBuffer | None = None,
                            alpha: float = 0.1, generator=None) -> torch.Tensor:
     """The contrastive-divergence loss, whose gradient is the maximum-likelihood gradient:
 

@@ -41,9 +41,9 @@ OPTIONS = {
     "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
     "n_projections": Option("objective", 1, "int", "random projections per sample for sliced score matching", minimum=1),
     "cd_steps": Option("objective", 20, "int", "Langevin steps per contrastive-divergence update", minimum=1),
-    "cd_step_size": Option("objective", 0.01, "float", "Langevin step size for the negatives (normalised units)", minimum=0, strict=True),
+    "cd_step_size": Option("objective", 0.005, "float", "Langevin step size for the negatives (normalised units)", minimum=0, strict=True),
     "cd_alpha": Option("objective", 0.1, "float", "weight of the energy-magnitude regulariser alpha*(E+^2 + E-^2)", minimum=0),
-    "cd_buffer": Option("objective", 10000, "int", "persistent chains in the replay buffer (0: CD-k from the data)", minimum=0),
+    "cd_buffer": Option("objective", 1000, "int", "persistent chains in the replay buffer (0: CD-k from the data)", minimum=0),
     "cd_reinit": Option("objective", 0.05, "float", "fraction of chains re-initialised from noise at each update", minimum=0, maximum=1),
     # [noise]
     "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2)", minimum=0, strict=True, auto=True),
