@@ -2,6 +2,8 @@
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
@@ -13,3 +15,25 @@ def within_se(samples: torch.Tensor, expected: float, k: float = 4.0) -> tuple[b
     mean = samples.mean().item()
     se = (samples.std() / len(samples) ** 0.5).item()
     return abs(mean - expected) <= k * se, f"mean {mean:.5f} vs {expected:.5f} (SE {se:.2e})"
+
+
+@pytest.fixture(scope="session")
+def points_csv(tmp_path_factory):
+    """A CSV file (no header) of 200 points from N((2, -1), diag(1, 0.25)), seed 0."""
+    x = np.random.default_rng(0).normal(size=(200, 2)) * [1.0, 0.5] + [2.0, -1.0]
+    path = tmp_path_factory.mktemp("data") / "points.csv"
+    np.savetxt(path, x, delimiter=",")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """``tiny_run(csv, settings)``: the run directory of ``scorelab train csv --out RUN *settings``
+    in a fresh folder (the training must succeed)."""
+    from scorelab.cli import main
+
+    def train(csv, settings):
+        run = tmp_path_factory.mktemp("runs") / "run"
+        assert main(["train", str(csv), "--out", str(run), *settings]) == 0
+        return run
+    return train

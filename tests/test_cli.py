@@ -24,10 +24,8 @@ def csv_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_run(csv_file, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "run"
-    assert main(["train", str(csv_file), "--out", str(run), *QUICK]) == 0
-    return run
+def trained_run(tiny_run, csv_file):
+    return tiny_run(csv_file, QUICK)
 
 
 def _fails_with_one_line(capsys, argv, *needles):

@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -112,20 +111,11 @@ def _finish(csv: Path, run: Path, last_step) -> None:
     assert main(["train", str(csv), "--out", str(run), *SETTINGS, resume]) == 0
 
 
-@pytest.fixture(scope="module")
-def csv_file(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 0.5, (150, 2)), rng.normal(4, 0.5, (50, 2))])
-    path = tmp_path_factory.mktemp("data") / "points.csv"
-    np.savetxt(path, x, delimiter=",")
-    return path
-
-
 @pytest.mark.slow  # ~70 s of CPU: 20+ interpreter start-ups
-def test_sigkill_at_random_moments_never_tears_a_run(csv_file, tmp_path, capsys):
+def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsys):
     t0 = time.monotonic()
     reference = tmp_path / "reference"
-    assert main(["train", str(csv_file), "--out", str(reference), *SETTINGS]) == 0
+    assert main(["train", str(points_csv), "--out", str(reference), *SETTINGS]) == 0
 
     rng = random.Random(SEED)
     run, log = tmp_path / "run", []
@@ -133,7 +123,7 @@ def test_sigkill_at_random_moments_never_tears_a_run(csv_file, tmp_path, capsys)
     last_step = None  # None: the directory is not a run
     while len(log) < N_KILLS:
         if len(log) >= N_KILLS * chains // N_CHAINS and run.exists():  # time for a new chain
-            _finish(csv_file, run, last_step)
+            _finish(points_csv, run, last_step)
             _assert_same_as(reference, run)
             completed += 1
             shutil.rmtree(run)
@@ -143,7 +133,7 @@ def test_sigkill_at_random_moments_never_tears_a_run(csv_file, tmp_path, capsys)
             mode = "step-0" if chains % 2 else "start-up"
         else:
             mode = rng.choice(["random", "random", "mid-write"])
-        args = ["train", str(csv_file), "--out", str(run), *SETTINGS, "--resume" if last_step is not None else "--force"]
+        args = ["train", str(points_csv), "--out", str(run), *SETTINGS, "--resume" if last_step is not None else "--force"]
         before = _inode(run / ckpt.CHECKPOINT_FILE)
         proc = subprocess.Popen([sys.executable, "-m", "scorelab", *args], env=ENV, cwd=tmp_path,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -171,7 +161,7 @@ def test_sigkill_at_random_moments_never_tears_a_run(csv_file, tmp_path, capsys)
 
         if not (run / ckpt.CHECKPOINT_FILE).exists():
             assert killed
-            _not_a_run_yet(run, csv_file, capsys)
+            _not_a_run_yet(run, points_csv, capsys)
             step = None
         else:
             model = scorelab.load(run)  # loads, leftover temporary files or not
@@ -187,7 +177,7 @@ def test_sigkill_at_random_moments_never_tears_a_run(csv_file, tmp_path, capsys)
             step = None
         last_step = step
 
-    _finish(csv_file, run, last_step)
+    _finish(points_csv, run, last_step)
     _assert_same_as(reference, run)
     completed += 1
 

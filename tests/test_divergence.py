@@ -4,7 +4,6 @@ samplers that blow up raise ``FloatingPointError`` instead of writing garbage.
 """
 import json
 
-import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -20,18 +19,8 @@ TINY = ["--set", "training.steps=20", "--set", "training.eval_every=10", "--set"
 
 
 @pytest.fixture(scope="module")
-def csv_file(tmp_path_factory):
-    x = np.random.default_rng(0).normal(size=(200, 2)) * [1.0, 0.5] + [2.0, -1.0]
-    path = tmp_path_factory.mktemp("data") / "points.csv"
-    np.savetxt(path, x, delimiter=",")
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained_run(csv_file, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "run"
-    assert main(["train", str(csv_file), "--out", str(run), *TINY]) == 0
-    return run
+def trained_run(tiny_run, points_csv):
+    return tiny_run(points_csv, TINY)
 
 
 @pytest.fixture
@@ -77,21 +66,21 @@ def _last_good_checkpoint_is_intact(run, writes, step=None):
 
 # ------------------------------------------------------------------ training
 
-def test_a_real_divergence_sigma_min_too_small(csv_file, tmp_path, capsys, written):
+def test_a_real_divergence_sigma_min_too_small(points_csv, tmp_path, capsys, written):
     """σ_min = 1e-44 (data units) is a float32 subnormal: the loss overflows within two steps."""
     run = tmp_path / "run"
-    err = _fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(run), *TINY,
+    err = _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
                                       "--set", "training.checkpoint_every=1", "--set", "noise.sigma_min=1e-44"],
                              "diverged", "training.lr", "noise.sigma_min", "checkpoint is intact")
     _last_good_checkpoint_is_intact(run, written)
     assert "step" in err
 
 
-def test_a_sigma_min_that_underflows_is_refused_before_anything_is_written(csv_file, tmp_path, capsys):
+def test_a_sigma_min_that_underflows_is_refused_before_anything_is_written(points_csv, tmp_path, capsys):
     """σ_min = 1e-46 rounds to 0 in float32: the noise levels are not positive, so no checkpoint
     (which could never be loaded) may be written."""
     run = tmp_path / "run"
-    _fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(run), *TINY, "--set", "noise.sigma_min=1e-46"],
+    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "noise.sigma_min=1e-46"],
                        "noise.sigma_min")
     assert not (run / ckpt.CHECKPOINT_FILE).exists()
 
@@ -124,17 +113,17 @@ def _nan_gradient(loss, state):
 
 
 @pytest.mark.parametrize("poison", [_nan_loss, _inf_loss])
-def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, csv_file, tmp_path, capsys, written, monkeypatch):
+def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, points_csv, tmp_path, capsys, written, monkeypatch):
     run = tmp_path / "run"
     _poison_at(monkeypatch, 13, poison)
-    _fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(run), *TINY, "--set", "training.checkpoint_every=5"],
+    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "training.checkpoint_every=5"],
                        "diverged at step 13", "training.lr", "noise.sigma_min", "checkpoint is intact")
     _last_good_checkpoint_is_intact(run, written, step=10)
     # the intact checkpoint resumes to the same weights as an uninterrupted run
     monkeypatch.setattr(loop, "_optimisation_step", _REAL_STEP)
     full = tmp_path / "full"
-    assert main(["train", str(csv_file), "--out", str(full), *TINY, "--set", "training.checkpoint_every=5"]) == 0
-    assert main(["train", str(csv_file), "--out", str(run), "--resume", *TINY, "--set", "training.checkpoint_every=5"]) == 0
+    assert main(["train", str(points_csv), "--out", str(full), *TINY, "--set", "training.checkpoint_every=5"]) == 0
+    assert main(["train", str(points_csv), "--out", str(run), "--resume", *TINY, "--set", "training.checkpoint_every=5"]) == 0
     _assert_same_checkpoint(full, run)
 
 
@@ -149,13 +138,13 @@ def _assert_same_checkpoint(a, b):
 
 @pytest.mark.parametrize("grad_clip", ["1", "0"])
 @pytest.mark.parametrize("every", ["1", "5"])
-def test_a_nan_gradient_never_reaches_a_checkpoint(grad_clip, every, csv_file, tmp_path, capsys, written, monkeypatch):
+def test_a_nan_gradient_never_reaches_a_checkpoint(grad_clip, every, points_csv, tmp_path, capsys, written, monkeypatch):
     """A finite loss with a NaN gradient, with and without clipping: without clipping the loop does
     not look at the gradient, so the NaN reaches the weights through Adam; the checkpoint writer
     must still refuse to replace the last good checkpoint by NaN weights."""
     run = tmp_path / "run"
     _poison_at(monkeypatch, 13, _nan_gradient)
-    _fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(run), *TINY,
+    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
                                 "--set", f"training.grad_clip={grad_clip}", "--set", f"training.checkpoint_every={every}"],
                        "training.lr")
     _last_good_checkpoint_is_intact(run, written, step=12 if every == "1" else 10)

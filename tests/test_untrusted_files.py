@@ -29,18 +29,8 @@ TINY = ["--set", "training.steps=20", "--set", "training.checkpoint_every=10", "
 
 
 @pytest.fixture(scope="module")
-def csv_file(tmp_path_factory):
-    x = np.random.default_rng(0).normal(size=(200, 2)) * [1.0, 0.5] + [2.0, -1.0]
-    path = tmp_path_factory.mktemp("data") / "points.csv"
-    np.savetxt(path, x, delimiter=",")
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained_run(csv_file, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "run"
-    assert main(["train", str(csv_file), "--out", str(run), *TINY]) == 0
-    return run
+def trained_run(tiny_run, points_csv):
+    return tiny_run(points_csv, TINY)
 
 
 @pytest.fixture
@@ -400,10 +390,10 @@ def test_loading_opens_nothing_but_the_two_run_files(run, tmp_path, monkeypatch)
 
 # ------------------------------------------------------------------ tampered training state (--resume)
 
-def _resume_refused(run, csv_file, capsys):
+def _resume_refused(run, points_csv, capsys):
     before = (run / ckpt.CHECKPOINT_FILE).read_bytes()
     capsys.readouterr()
-    code = main(["train", str(csv_file), "--out", str(run), "--resume", *TINY])
+    code = main(["train", str(points_csv), "--out", str(run), "--resume", *TINY])
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("scorelab: error:") and "Traceback" not in err, err
@@ -440,14 +430,14 @@ TAMPERED_STATE = {
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERED_STATE))
-def test_a_tampered_training_state_is_refused_on_resume(case, run, csv_file, capsys):
+def test_a_tampered_training_state_is_refused_on_resume(case, run, points_csv, capsys):
     _edit_tensors(TAMPERED_STATE[case])(run)
     scorelab.load(run)  # the model itself is fine; only resuming needs (and checks) the state
-    _resume_refused(run, csv_file, capsys)
+    _resume_refused(run, points_csv, capsys)
 
 
-def test_the_untampered_run_loads_and_resumes(run, csv_file, capsys):
+def test_the_untampered_run_loads_and_resumes(run, points_csv, capsys):
     """The control: the same run, untouched, passes every check above."""
     model = scorelab.load(run)
     assert model.data_shape_ == (2,)
-    assert main(["train", str(csv_file), "--out", str(run), "--resume", *TINY]) == 0
+    assert main(["train", str(points_csv), "--out", str(run), "--resume", *TINY]) == 0
