@@ -17,6 +17,21 @@ def within_se(samples: torch.Tensor, expected: float, k: float = 4.0) -> tuple[b
     return abs(mean - expected) <= k * se, f"mean {mean:.5f} vs {expected:.5f} (SE {se:.2e})"
 
 
+def run_quick_experiment(name: str, out_root, png: str) -> dict:
+    """Run experiment ``name`` in quick mode (seed 0) under ``out_root``; check that it wrote a
+    non-empty ``png`` and a metrics.json that matches what it returned; return the stored metrics."""
+    import json
+
+    from scorelab.experiments import run_experiment
+    metrics = run_experiment(name, out_root=out_root, quick=True, seed=0)
+    out = out_root / name
+    assert (out / png).stat().st_size > 0
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["run"]["experiment"] == name and stored["run"]["quick"] is True
+    assert set(stored) == set(metrics)
+    return stored
+
+
 @pytest.fixture(scope="session")
 def points_csv(tmp_path_factory):
     """A CSV file (no header) of 200 points from N((2, -1), diag(1, 0.25)), seed 0."""

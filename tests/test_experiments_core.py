@@ -1,21 +1,10 @@
 """The lecture's experiments (score-field, sliced-vs-exact, noise-levels) in quick mode:
 each writes its figure and metrics.json, and its metrics show the claimed facts."""
-import json
-
 import pytest
 
+from conftest import run_quick_experiment
 from scorelab.experiments import EXPERIMENTS, list_experiments, run_experiment
 from scorelab.samplers import ncsnv2_num_levels
-
-
-def _run(name, tmp_path, png):
-    metrics = run_experiment(name, out_root=tmp_path, quick=True, seed=0)
-    out = tmp_path / name
-    assert (out / png).stat().st_size > 0
-    stored = json.loads((out / "metrics.json").read_text())
-    assert stored["run"]["experiment"] == name and stored["run"]["quick"] is True
-    assert set(stored) == set(metrics)
-    return stored
 
 
 def test_every_experiment_states_its_claim():
@@ -33,7 +22,7 @@ def test_unknown_experiment_lists_the_valid_names(tmp_path):
 
 
 def test_score_field_zeros_are_the_density_extrema(tmp_path):
-    m = _run("score-field", tmp_path, "score_field.png")
+    m = run_quick_experiment("score-field", tmp_path, "score_field.png")
     # Two modes and the valley between them, found from the score and, independently, from
     # finite differences of the density: the same points.
     assert m["score_zero_kinds"] == m["density_extrema_kinds"] == ["maximum", "minimum", "maximum"]
@@ -55,7 +44,7 @@ def test_score_field_zeros_are_the_density_extrema(tmp_path):
 
 
 def test_sliced_vs_exact_exact_cost_grows_with_dimension(tmp_path):
-    m = _run("sliced-vs-exact", tmp_path, "sliced_vs_exact.png")
+    m = run_quick_experiment("sliced-vs-exact", tmp_path, "sliced_vs_exact.png")
     assert m["dims"] == [2, 8]
     for method in ("esm_loop", "esm_vmap", "ssm", "ssm_vr", "dsm"):
         assert set(m["seconds_per_step"][method]) == {"2", "8"}
@@ -67,7 +56,7 @@ def test_sliced_vs_exact_exact_cost_grows_with_dimension(tmp_path):
 
 
 def test_noise_levels_more_levels_recover_weights_better(tmp_path):
-    m = _run("noise-levels", tmp_path, "noise_levels.png")
+    m = run_quick_experiment("noise-levels", tmp_path, "noise_levels.png")
     cells = {(c["levels"], c["step_ratio"], c["steps_per_level"]): c for c in m["cells"]}
     assert len(cells) == 3 * 2 * 1
     # With the exact score, 10 levels (NCSN) lose the weights that 40 levels recover better,

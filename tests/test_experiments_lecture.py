@@ -1,25 +1,15 @@
 """The lecture's experiments on training and sampling failures (dsm-sigma, manifold, low-density,
 mixture-weights) in quick mode: each writes its figure and metrics.json, and its metrics show
 the claimed facts with the right signs."""
-import json
 import math
 
 import torch
 
+from conftest import run_quick_experiment
 from scorelab.distributions import get_toy
-from scorelab.experiments import EXPERIMENTS, run_experiment
+from scorelab.experiments import EXPERIMENTS
 from scorelab.experiments.low_density import pearson
 from scorelab.experiments.manifold import curve_coverage, nearest_parameter
-
-
-def _run(name, tmp_path, png):
-    metrics = run_experiment(name, out_root=tmp_path, quick=True, seed=0)
-    out = tmp_path / name
-    assert (out / png).stat().st_size > 0
-    stored = json.loads((out / "metrics.json").read_text())
-    assert stored["run"]["experiment"] == name and stored["run"]["quick"] is True
-    assert set(stored) == set(metrics)
-    return stored
 
 
 def test_the_four_are_registered():
@@ -28,7 +18,7 @@ def test_the_four_are_registered():
 
 
 def test_dsm_sigma_bias_grows_and_gradient_variance_falls_with_sigma(tmp_path):
-    m = _run("dsm-sigma", tmp_path, "dsm_sigma.png")
+    m = run_quick_experiment("dsm-sigma", tmp_path, "dsm_sigma.png")
     rows = m["rows"]
     assert [r["sigma"] for r in rows] == m["sigmas"] == sorted(m["sigmas"])
     bias = [r["bias_exact"] for r in rows]
@@ -46,7 +36,7 @@ def test_dsm_sigma_bias_grows_and_gradient_variance_falls_with_sigma(tmp_path):
 
 
 def test_manifold_denoising_puts_samples_on_the_curve_sliced_does_not(tmp_path):
-    m = _run("manifold", tmp_path, "manifold.png")
+    m = run_quick_experiment("manifold", tmp_path, "manifold.png")
     distance = {name: float(d) for name, d in m["mean_distance"].items()}  # "inf" if chains blew up
     assert distance["dsm"] < distance["ssm"] and distance["ncsn"] < distance["ssm"]
     assert distance["dsm"] < 0.5 and distance["ncsn"] < 0.5
@@ -71,7 +61,7 @@ def test_curve_coverage_of_exact_curve_points_is_full():
 
 
 def test_low_density_error_is_larger_where_the_data_are_not(tmp_path):
-    m = _run("low-density", tmp_path, "low_density.png")
+    m = run_quick_experiment("low-density", tmp_path, "low_density.png")
     low, high = m["low_density"], m["high_density"]
     assert low["mean_error"] > high["mean_error"]
     assert low["mean_error"] > m["density_weighted_error"]
@@ -87,7 +77,7 @@ def test_pearson_of_a_line_and_its_reverse():
 
 
 def test_mixture_weights_annealed_is_closer_to_the_truth(tmp_path):
-    m = _run("mixture-weights", tmp_path, "mixture_weights.png")
+    m = run_quick_experiment("mixture-weights", tmp_path, "mixture_weights.png")
     assert m["annealed_abs_error"] < m["plain_abs_error"]
     assert abs(m["annealed_mean"] - 0.8) < abs(m["plain_mean"] - 0.8)
     table = m["table"]
