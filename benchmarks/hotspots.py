@@ -1,7 +1,9 @@
 """Where scorelab loses time, and what the candidate fixes in ``prototypes.py`` gain.
 
 Each experiment times scorelab as it is ("now") against the candidate change and the
-hand-written baseline, interleaved in one process. Both the median and the minimum over the
+hand-written baseline, interleaved in one process. Where a fix has moved into ``src/`` (the
+autograd energy score, the chunked exact trace), "now" is that fix and it is timed against the
+"before" version kept in ``prototypes.py``. Both the median and the minimum over the
 repetitions are reported: on a shared machine the minimum is the steadier estimate of the
 intrinsic cost. Before timing, each candidate is checked to compute the same loss (and the
 same parameter gradients) as scorelab.
@@ -67,32 +69,32 @@ def _same(fns: dict, net, atol=1e-4) -> bool:
 
 
 def energy_score(quick):
-    """torch.func.grad (scorelab's EnergyScore) against torch.autograd.grad, for sampling
-    (no_grad, one score call) and for training (a DSM step on an energy network)."""
+    """torch.func.grad (scorelab's EnergyScore before) against torch.autograd.grad (its EnergyScore
+    now), for sampling (no_grad, one score call) and for training (a DSM step on an energy network)."""
     for d in (2, 64) if not quick else (2,):
         net = cases.network("energy", d, cases.Setup())
         x = torch.randn(1024, d)
-        now, new = score_from_energy(net), proto.AutogradEnergyScore(net)
-        fns = {"now: torch.func.grad": _no_grad(lambda: now(x)),
-               "candidate: autograd.grad": _no_grad(lambda: new(x)),
+        before, now = proto.FuncGradEnergyScore(net), score_from_energy(net)
+        fns = {"before: torch.func.grad": _no_grad(lambda: before(x)),
+               "now: autograd.grad": _no_grad(lambda: now(x)),
                "hand-written": _no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
         yield ("score call under no_grad, 1024 points", d, fns, None)
         xb = torch.randn(256, d)
-        check = {"now": lambda: sl.denoising_score_matching(now, xb, 0.1, generator=_gen()),
-                 "candidate": lambda: sl.denoising_score_matching(new, xb, 0.1, generator=_gen())}
+        check = {"before": lambda: sl.denoising_score_matching(before, xb, 0.1, generator=_gen()),
+                 "now": lambda: sl.denoising_score_matching(now, xb, 0.1, generator=_gen())}
         g = [_gen() for _ in range(4)]
         te = peers.dsm_loss(peers.energy_model(net), 0.1) if peers.available() else None
-        fns = {"now: torch.func.grad": _step(net, lambda: sl.denoising_score_matching(now, xb, 0.1, generator=g[0])),
-               "candidate: autograd.grad": _step(net, lambda: sl.denoising_score_matching(new, xb, 0.1, generator=g[1])),
+        fns = {"before: torch.func.grad": _step(net, lambda: sl.denoising_score_matching(before, xb, 0.1, generator=g[0])),
+               "now: autograd.grad": _step(net, lambda: sl.denoising_score_matching(now, xb, 0.1, generator=g[1])),
                "hand-written": _step(net, lambda: hw.dsm(hw.score_of_energy(net, True), xb, 0.1, g[2]))}
         if te is not None:
             fns["torchebm"] = _step(net, lambda: te(xb, generator=g[3]))
         yield ("DSM loss + backward, batch 256", d, fns, _same(check, net))
-        check = {"now": lambda: sl.sliced_score_matching(now, xb, generator=_gen()),
-                 "candidate": lambda: sl.sliced_score_matching(new, xb, generator=_gen())}
+        check = {"before": lambda: sl.sliced_score_matching(before, xb, generator=_gen()),
+                 "now": lambda: sl.sliced_score_matching(now, xb, generator=_gen())}
         te = peers.sliced_loss(peers.energy_model(net)) if peers.available() else None
-        fns = {"now: torch.func.grad": _step(net, lambda: sl.sliced_score_matching(now, xb, generator=g[0])),
-               "candidate: autograd.grad": _step(net, lambda: sl.sliced_score_matching(new, xb, generator=g[1])),
+        fns = {"before: torch.func.grad": _step(net, lambda: sl.sliced_score_matching(before, xb, generator=g[0])),
+               "now: autograd.grad": _step(net, lambda: sl.sliced_score_matching(now, xb, generator=g[1])),
                "hand-written": _step(net, lambda: hw.sliced(hw.score_of_energy(net, True), xb, g[2]))}
         if te is not None:
             fns["torchebm"] = _step(net, lambda: te(xb, generator=g[3]))
@@ -108,7 +110,7 @@ def contrastive_divergence(quick):
         check = {"now": lambda: sl.contrastive_divergence(net, x, n_steps=k, generator=_gen()),
                  "candidate": lambda: proto.contrastive_divergence(net, x, n_steps=k, generator=_gen())}
         fns = {"now": _step(net, lambda: sl.contrastive_divergence(net, x, n_steps=k, generator=g[0])),
-               "candidate: autograd score + hoisted Langevin": _step(
+               "candidate: hoisted Langevin": _step(
                    net, lambda: proto.contrastive_divergence(net, x, n_steps=k, generator=g[1])),
                "hand-written": _step(net, lambda: hw.contrastive_divergence(net, x, k, 1e-2, 0.1, g[2]))}
         if peers.available():
@@ -140,32 +142,34 @@ def langevin_overhead(quick):
                            proto.annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()))
         yield (f"annealed Langevin, {batch} particles × {10 * per + 1} NFE", 2, fns, same)
         enet = cases.network("energy", 2, cases.Setup())
-        now, new = score_from_energy(enet), proto.AutogradEnergyScore(enet)
-        fns = {"now": _no_grad(lambda: langevin(now, x, 1e-3, n, generator=g[0])),
-               "candidate: autograd score + hoisted loop": _no_grad(lambda: proto.langevin(new, x, 1e-3, n, generator=g[1])),
+        score = score_from_energy(enet)
+        fns = {"now": _no_grad(lambda: langevin(score, x, 1e-3, n, generator=g[0])),
+               "candidate: hoisted loop": _no_grad(lambda: proto.langevin(score, x, 1e-3, n, generator=g[1])),
                "hand-written": _no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, 1e-3, n, 0.0, g[2]))}
         yield (f"Langevin, energy net, {batch} particles × {n} steps", 2, fns, None)
 
 
 def exact_trace(quick):
-    """Ways to get tr(∇ₓs) for exact score matching, one training step (loss + backward)."""
+    """Ways to get tr(∇ₓs) for exact score matching, one training step (loss + backward). The
+    reference is scorelab before the chunked trace: all d products in one batch and, for energy
+    networks, the torch.func.grad energy score, which every variant but the last one uses."""
     dims = (2, 4, 16, 64, 256) if not quick else (2, 4)
     for family in ("score", "energy"):
         for d in dims:
             net = cases.network(family, d, cases.Setup())
             x = torch.randn(256, d)
-            score = net if family == "score" else score_from_energy(net)
+            score = net if family == "score" else proto.FuncGradEnergyScore(net)
             variants = {
-                "now: vmap (is_grads_batched)": lambda: sl.exact_score_matching(score, x, method="vmap"),
-                "now: loop": lambda: sl.exact_score_matching(score, x, method="loop"),
-                "is_grads_batched in chunks of 16": lambda: proto.exact_chunked(score, x, chunk=16),
+                "before: vmap (is_grads_batched, all d at once)": lambda: proto.exact_all_at_once(score, x),
+                "loop": lambda: sl.exact_score_matching(score, x, method="loop"),
+                "is_grads_batched in chunks of 16": lambda: sl.exact_score_matching(score, x, method="vmap"),
                 "torch.func.vmap(jacrev)": lambda: proto.exact_func_jacrev(score, x),
                 "torch.func.vmap(jvp)": lambda: proto.exact_jvp(score, x),
                 "tiled batch, one backward": lambda: proto.exact_replicated(score, x),
             }
             if family == "energy":
-                new = proto.AutogradEnergyScore(net)
-                variants["chunks of 16 + autograd energy score"] = lambda: proto.exact_chunked(new, x, chunk=16)
+                now = score_from_energy(net)
+                variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
             if d >= 64:  # the candidates that lost at small d are not worth their seconds here
                 for name in ("torch.func.vmap(jvp)", "tiled batch, one backward"):
                     variants.pop(name, None)
@@ -242,11 +246,12 @@ def hotspots_md(sections, counts, info) -> str:
     notes = ["Each row: one case, every variant timed interleaved in one process: wall-clock "
              "`median` and `min` (the fastest repetition) per call, and `CPU` the median process CPU "
              "time per call (all threads; steadier than wall time when other processes compete for "
-             "the cores). `speed-up` is the first variant's (scorelab now) time over this variant's, "
+             "the cores). `speed-up` is the first variant's time over this variant's (scorelab now, or "
+             "`before:` scorelab before a fix that has since landed), "
              "from the wall-clock minima and from the CPU medians.",
              "`same result`: the variants give the same loss and parameter gradients (checked "
              "before timing, same seeds); blank where not applicable.",
-             "Candidates are in `benchmarks/prototypes.py`."]
+             "Candidates and the `before:` versions are in `benchmarks/prototypes.py`."]
     md = harness.header("Hotspots: what is slow in scorelab and what would fix it", info, notes)
     for s in sections:
         md += f"\n## {s['title']}\n\n"

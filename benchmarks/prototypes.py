@@ -1,37 +1,54 @@
-"""Candidate replacements for the slow parts of scorelab, measured by ``hotspots.py``.
+"""Variants of the slow parts of scorelab, timed against it by ``hotspots.py``.
 
-Nothing here is imported by the library: these are the changes the benchmark recommends for
-``src/``, written so that they can be dropped in, and timed against what is there today.
-Each one computes the same quantity as its scorelab counterpart (``hotspots.py`` checks it).
+Nothing here is imported by the library. Two kinds of code live here:
+
+* candidates: changes the benchmark could recommend for ``src/``, written so that they can be
+  dropped in (the exact-trace alternatives, the hoisted Langevin loops, CD with them, and
+  finite-difference sliced score matching);
+* "before" versions of fixes that have since moved into ``src/`` (the energy score by
+  ``torch.func.grad`` and the exact trace with all d products in one batch), kept so that the
+  gain of each fix can still be measured. The fixes themselves are imported from scorelab.
+
+Each one computes the same quantity as its scorelab counterpart (``hotspots.py`` checks it),
+except where a docstring says it is an approximation.
 """
 import torch
 
+from scorelab.nn import score_from_energy
 from scorelab.samplers._base import SamplerRun, gaussian_like
 from scorelab.utils import as_sigma, sum_except_batch
 
 
 # ---------------------------------------------------------------- energy score
 
-class AutogradEnergyScore:
-    """−∇ₓE(x, σ) by ``torch.autograd.grad``: ``create_graph`` only when grad mode is on
-    (training), a plain first-order backward under ``no_grad`` (sampling). Inside a
-    ``torch.func`` transform (vmap, jacrev, ...) it falls back to ``torch.func.grad``, which
-    is what composes with them."""
+class FuncGradEnergyScore:
+    """Before: scorelab's energy score −∇ₓE(x, σ) by ``torch.func.grad`` everywhere, replaced by
+    :class:`scorelab.nn.EnergyScore` (``torch.autograd.grad`` outside ``torch.func`` transforms)."""
 
     def __init__(self, energy):
         self.energy = energy
 
     def __call__(self, x, sigma=None):
-        if torch._C._functorch.peek_interpreter_stack() is not None:
-            return -torch.func.grad(lambda y: self.energy(y, sigma).sum())(x)
-        create = torch.is_grad_enabled()
-        with torch.enable_grad():
-            xi = x if x.requires_grad else x.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(self.energy(xi, sigma).sum(), xi, create_graph=create)
-        return -g
+        def total_energy(y):
+            return self.energy(y, sigma).sum()
+        return -torch.func.grad(total_energy)(x)
 
 
 # ---------------------------------------------------------------- exact score matching
+
+def exact_all_at_once(score_fn, x, sigma=None):
+    """Before: scorelab's vectorised exact score matching with all d vector-Jacobian products in
+    one batched backward (``is_grads_batched``), replaced by chunks of 16 in
+    ``scorelab.objectives.score_matching._batched_trace``. Its intermediates are d×batch×width:
+    at large d, tens of MB per tensor, served by fresh mmaps (page faults, zeroing) every step."""
+    x = x.detach().requires_grad_(True)
+    s = score_fn(x, as_sigma(0.0 if sigma is None else sigma, x))
+    b, d = s.shape[0], s[0].numel()
+    basis = torch.eye(d, dtype=s.dtype, device=s.device).reshape(d, 1, *s.shape[1:])
+    (jac,) = torch.autograd.grad(s, x, basis.expand(d, *s.shape), create_graph=True, is_grads_batched=True)
+    trace = torch.diagonal(jac.reshape(d, b, d), dim1=0, dim2=2).sum(-1)
+    return (0.5 * sum_except_batch(s**2) + trace).mean()
+
 
 def exact_replicated(score_fn, x, sigma=None):
     """Exact score matching as sliced score matching over the d coordinate directions:
@@ -135,8 +152,8 @@ def annealed_langevin(score_fn, x, sigmas, step_size, steps_per_level, denoise=T
 
 def contrastive_divergence(energy, x, *, sigma=None, n_steps=20, step_size=1e-2, alpha=0.1,
                            generator=None):
-    """scorelab's CD-k (no buffer) with the autograd energy score and the hoisted Langevin."""
-    score = AutogradEnergyScore(energy)
+    """scorelab's CD-k (no buffer) with the hoisted Langevin."""
+    score = score_from_energy(energy)
     with torch.no_grad():
         negatives = langevin(score, x.detach(), step_size, n_steps, sigma=0.0 if sigma is None else sigma,
                              generator=generator)
@@ -159,23 +176,3 @@ def sliced_finite_difference(score_fn, x, eps=1e-2, generator=None):
     vs = sum_except_batch(v.repeat((2,) + (1,) * (x.ndim - 1)) * score_fn(xx, as_sigma(0.0, xx)))
     plus, minus = vs[:b], vs[b:]
     return (0.5 * (0.5 * (plus + minus)) ** 2 + (plus - minus) / (2 * eps)).mean()
-
-
-def exact_chunked(score_fn, x, sigma=None, chunk=16):
-    """scorelab's vectorised exact score matching with the d vector-Jacobian products batched
-    ``chunk`` at a time (``is_grads_batched`` per chunk) instead of all d at once. The
-    intermediate tensors are chunk×batch×width instead of d×batch×width: at large d the
-    all-at-once version allocates tens of MB per tensor, which glibc serves with fresh mmaps
-    (page faults, zeroing) on every step, and it outgrows the caches."""
-    x = x.detach().requires_grad_(True)
-    s = score_fn(x, as_sigma(0.0 if sigma is None else sigma, x))
-    b, d = s.shape[0], s[0].numel()
-    eye = torch.eye(d, dtype=s.dtype, device=s.device)
-    trace = torch.zeros(b, dtype=s.dtype, device=s.device)
-    for start in range(0, d, chunk):
-        k = min(chunk, d - start)
-        basis = eye[start:start + k].reshape(k, 1, *s.shape[1:]).expand(k, *s.shape)
-        (jac,) = torch.autograd.grad(s, x, basis, create_graph=True, is_grads_batched=True)
-        rows = jac.reshape(k, b, d)[:, :, start:start + k]  # (k, b, k): J[i][b, start + j]
-        trace = trace + torch.diagonal(rows, dim1=0, dim2=2).sum(-1)
-    return (0.5 * sum_except_batch(s**2) + trace).mean()
