@@ -323,6 +323,11 @@ def memory_md(recs, info, mode) -> str:
 
 # ---------------------------------------------------------------- main
 
+# The timed parts, in order: part -> (kind of case, specs, verdicts of the rows, Markdown report).
+TIMED_PARTS = {"objectives": ("objective", cases.OBJECTIVES, objective_verdicts, objectives_md),
+               "samplers": ("sampler", cases.SAMPLERS, sampler_verdicts, samplers_md)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: fewer d, fewer repeats (< 1 min)")
@@ -352,18 +357,12 @@ def main(argv=None) -> int:
     if not peers.available():
         log("torchebm is not installed: its rows are skipped (pip install -c constraints.txt -e '.[bench]')")
     summary = {}
-    if "objectives" in parts:
-        rows = time_cases("objective", cases.OBJECTIVES, mode, log)
-        verdicts = objective_verdicts(rows)
-        harness.write(out, "objectives", objectives_md(rows, verdicts, info, mode),
-                      {"machine": info, "rows": rows, "targets": verdicts})
-        summary["objectives"] = verdicts
-    if "samplers" in parts:
-        rows = time_cases("sampler", cases.SAMPLERS, mode, log)
-        verdicts = sampler_verdicts(rows)
-        harness.write(out, "samplers", samplers_md(rows, verdicts, info, mode),
-                      {"machine": info, "rows": rows, "targets": verdicts})
-        summary["samplers"] = verdicts
+    for part, (kind, specs, judge, report) in TIMED_PARTS.items():
+        if part in parts:
+            rows = time_cases(kind, specs, mode, log)
+            summary[part] = verdicts = judge(rows)
+            harness.write(out, part, report(rows, verdicts, info, mode),
+                          {"machine": info, "rows": rows, "targets": verdicts})
     if "memory" in parts:
         recs = run_memory(mode, args.threads, log)
         harness.write(out, "memory", memory_md(recs, info, mode), {"machine": info, "cases": recs})
