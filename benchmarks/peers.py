@@ -43,18 +43,22 @@ def version() -> str | None:
     return getattr(torchebm, "__version__", "unknown")
 
 
-def _base_model():
+def _net_model():
+    """A torchebm ``BaseModel`` class holding a scorelab network as ``self.net`` (its parameters
+    shared); subclasses say what the network is to torchebm."""
     from torchebm.core import BaseModel
-    return BaseModel
 
-
-def energy_model(net):
-    """torchebm ``BaseModel`` around a scorelab energy network (shares its parameters)."""
-    class EnergyModel(_base_model()):
+    class NetModel(BaseModel):
         def __init__(self, net):
             super().__init__()
             self.net = net
 
+    return NetModel
+
+
+def energy_model(net):
+    """torchebm ``BaseModel`` around a scorelab energy network (shares its parameters)."""
+    class EnergyModel(_net_model()):
         def forward(self, x, sigma=None):
             return self.net(x, sigma)
 
@@ -63,11 +67,7 @@ def energy_model(net):
 
 def score_model(net):
     """torchebm ``BaseModel`` whose ``gradient`` is −s(x, σ) for a score network."""
-    class ScoreModel(_base_model()):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-
+    class ScoreModel(_net_model()):
         def forward(self, x, sigma=None):
             raise NotImplementedError("a score network has no energy")
 
