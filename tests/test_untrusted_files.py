@@ -349,6 +349,42 @@ def test_a_tampered_config_is_refused(case, run, capsys, tmp_path):
     _refused_everywhere(run, capsys, tmp_path)
 
 
+# ------------------------------------------------------------------ configs written by earlier versions
+
+def _unet_run(run_dir, **config):
+    """An untrained 8×8 grey-image U-Net run saved in ``run_dir`` (no training needed to load it)."""
+    from scorelab.samplers import geometric_sigmas
+    from scorelab.training.config import make_config
+    from scorelab.training.normalization import Normalizer
+    from scorelab.training.run import Run
+
+    torch.manual_seed(0)
+    cfg = make_config(**config)
+    data = {"name": "images", "kind": "images", "shape": [1, 8, 8], "n_train": 10, "n_holdout": 0}
+    run = Run.new(cfg, data, Normalizer.fit(torch.rand(10, 1, 8, 8), cfg.normalize),
+                  geometric_sigmas(1.0, 0.01, 4), "cpu")
+    run.save(run_dir)
+    return run
+
+
+def test_a_unet_run_from_when_width_128_meant_32_channels_still_loads(tmp_path):
+    """Before model.width had 'auto', config.json stored the MLP default 128 for U-Nets, whose
+    networks then got 32 base channels; such runs load as they did."""
+    saved = _unet_run(tmp_path / "run")
+    assert saved.net.conv_in.out_channels == 32
+    _cfg("width", 128)(tmp_path / "run")
+    model = scorelab.load(tmp_path / "run")
+    assert model.network_.conv_in.out_channels == 32 and model.run_.cfg.width == "auto"
+    for a, b in zip(model.network_.state_dict().values(), saved.ema_net.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_an_explicit_unet_width_of_128_is_128_channels(tmp_path):
+    _unet_run(tmp_path / "run", width=128)
+    model = scorelab.load(tmp_path / "run")
+    assert model.network_.conv_in.out_channels == 128 and model.run_.cfg.width == 128
+
+
 # ------------------------------------------------------------------ no path from a file is used
 
 _OPENED = None  # a list while a test records the files Python opens

@@ -93,7 +93,7 @@ def initial_network(model: ScoreModel, seed: int) -> torch.nn.Module:
     global random state is left alone)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator(seed, "init"))))
-        return ScoreMLP(model.n_features_in_, model.width, model.depth)
+        return ScoreMLP(model.n_features_in_, model.network_.width, model.network_.depth)
 
 
 def log_slope(xs, ys) -> float:
@@ -177,7 +177,7 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
         "mixture": {"means": [list(m) for m in MEANS], "weights": list(WEIGHTS), "std": STD},
         "sigmas": sigmas,
         "training": {"steps": cfg["steps"], "batch_size": batch, "n_data": cfg["n_data"],
-                     "objective": "dsm", "network": f"ScoreMLP width {reference.width}, depth {reference.depth}"},
+                     "objective": "dsm", "network": f"ScoreMLP width {reference.network_.width}, depth {reference.network_.depth}"},
         "n_eval": cfg["n_eval"],
         "grad_batches": cfg["grad_batches"],
         "clean_score_mean_sq_norm": float(clean.square().sum(dim=1).mean()),

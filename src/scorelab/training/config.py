@@ -34,7 +34,7 @@ OPTIONS = {
     # [model]
     "model": Option("model", "score", "str", "what the network outputs: a score (any vector field) or an energy (score = -grad E)", ("score", "energy")),
     "arch": Option("model", "auto", "str", "network: an MLP for points, a U-Net for images ('auto' picks by data)", ("auto", "mlp", "unet")),
-    "width": Option("model", 128, "int", "hidden width of the MLP / base channels of the U-Net", minimum=1),
+    "width": Option("model", "auto", "int", "hidden width of the MLP / base channels of the U-Net ('auto': 128 for the MLP, 32 for the U-Net)", minimum=1, auto=True),
     "depth": Option("model", 3, "int", "number of hidden layers of the MLP", minimum=1),
     # [objective]
     "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),

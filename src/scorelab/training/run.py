@@ -18,7 +18,7 @@ from .. import __version__
 from . import checkpoint as ckpt
 from .config import OPTIONS, ConfigError, make_config
 from .normalization import Normalizer
-from .setup import build_network
+from .setup import AUTO_WIDTH, build_network, network_arch, network_width
 
 
 CONFIG_KEYS = {"format", "config", "data", "normalize", "versions"}  # what config.json holds
@@ -88,6 +88,7 @@ class Run:
             raise ckpt.CheckpointError(f"{run_dir}: not a {ckpt.FORMAT} run (format field missing or "
                                        "different: written by another version of scorelab?)")
         cfg, data = _checked_config(meta_json, run_dir)
+        _read_legacy_unet_width(cfg, data, tensors)
         shape = tuple(data["shape"])
         for key in ("normalizer.mean", "normalizer.scale", "sigmas"):
             if key not in tensors or not tensors[key].is_floating_point():
@@ -108,8 +109,9 @@ class Run:
                                     or not preview.is_floating_point() or not torch.isfinite(preview).all()):
             raise ckpt.CheckpointError(f"{path}: data.preview does not match the data shape")
         stored = [v for k, v in tensors.items() if k.startswith("model.")]
-        if cfg.depth > len(stored) or cfg.width > sum(v.numel() for v in stored):
-            raise ckpt.CheckpointError(f"{run_dir}: model.width={cfg.width} / model.depth={cfg.depth} "
+        width = network_width(cfg, network_arch(cfg, data["kind"]))
+        if cfg.depth > len(stored) or width > sum(v.numel() for v in stored):
+            raise ckpt.CheckpointError(f"{run_dir}: model.width={width} / model.depth={cfg.depth} "
                                        "describe a network larger than the weights stored for it")
         try:
             run = cls.new(cfg, data, normalizer, sigmas, device)
@@ -119,6 +121,16 @@ class Run:
         ckpt.load_module_state(run.net, tensors, "model", path)
         ckpt.load_module_state(run.ema_net, tensors, "ema", path)
         return run, tensors, meta
+
+
+def _read_legacy_unet_width(cfg, data: dict, tensors: dict) -> None:
+    """Before ``model.width`` had ``"auto"``, its default was the MLP's 128 and a U-Net built
+    with width 128 got 32 base channels. A U-Net config with width 128 whose stored weights have
+    32 base channels is such a run: read its width as ``"auto"`` (32), as it was then."""
+    first = tensors.get("model.conv_in.weight")
+    if cfg.width == 128 and network_arch(cfg, data["kind"]) == "unet" \
+            and first is not None and first.ndim == 4 and first.shape[0] == AUTO_WIDTH["unet"]:
+        cfg.width = "auto"
 
 
 def _sigmas_fit(cfg, sigmas: torch.Tensor) -> bool:

@@ -9,6 +9,7 @@ from ..samplers import geometric_sigmas, max_pairwise_distance, ncsnv2_num_level
 
 DEFAULT_SIGMA_MIN = 0.01  # normalised units: 1% of the data scale (NCSNv2 uses 0.01 on [0, 1] images)
 DEFAULT_DSM_SIGMA = 0.1
+AUTO_WIDTH = {"mlp": 128, "unet": 32}  # model.width = "auto": hidden width of the MLP, base channels of the U-Net
 
 
 def noise_levels(cfg, x_norm: torch.Tensor, scale: float) -> torch.Tensor:
@@ -33,20 +34,31 @@ def noise_levels(cfg, x_norm: torch.Tensor, scale: float) -> torch.Tensor:
     return geometric_sigmas(smax, smin, n)
 
 
+def network_arch(cfg, kind: str) -> str:
+    """``model.arch`` with ``"auto"`` resolved: a U-Net for images, an MLP otherwise."""
+    return cfg.arch if cfg.arch != "auto" else ("unet" if kind == "images" else "mlp")
+
+
+def network_width(cfg, arch: str) -> int:
+    """``model.width`` with ``"auto"`` resolved for ``arch``: 128 for the MLP, 32 for the U-Net."""
+    return AUTO_WIDTH[arch] if cfg.width == "auto" else cfg.width
+
+
 def build_network(cfg, shape: tuple, kind: str) -> torch.nn.Module:
     """An MLP for points (flattened), a U-Net for images; noise-conditional for ``ncsn``."""
     conditional = cfg.objective == "ncsn"
-    arch = cfg.arch if cfg.arch != "auto" else ("unet" if kind == "images" else "mlp")
+    arch = network_arch(cfg, kind)
+    width = network_width(cfg, arch)
     if arch == "unet":
         if len(shape) != 3:
             raise ValueError("model.arch: 'unet' needs image data (C, H, W)")
         if cfg.model == "energy" or not conditional:
             raise ValueError("model.arch: the U-Net is a noise-conditional score network (objective 'ncsn', model 'score')")
         from ..nn.unet import ScoreUNet
-        return ScoreUNet(channels=shape[0], base_channels=cfg.width if cfg.width != 128 else 32)
+        return ScoreUNet(channels=shape[0], base_channels=width)
     dim = int(torch.tensor(shape).prod())
     cls = EnergyMLP if cfg.model == "energy" else ScoreMLP
-    return cls(dim, width=cfg.width, depth=cfg.depth, noise_conditional=conditional)
+    return cls(dim, width=width, depth=cfg.depth, noise_conditional=conditional)
 
 
 def score_function(net: torch.nn.Module, model: str):
