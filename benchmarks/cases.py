@@ -50,6 +50,7 @@ OBJECTIVES = {
     "msdsm": ("multi-scale DSM", ("score", "energy"), IMPLS[:2]),
     "ssm": ("sliced SM", ("score", "energy"), IMPLS),
     "ssm_vr": ("sliced SM-VR", ("score", "energy"), IMPLS[:2]),
+    "ssm_fd": ("sliced SM (finite differences)", ("score", "energy"), IMPLS[:2]),
     "exact_vmap": ("exact SM (vmap)", ("score", "energy"), IMPLS),
     "exact_loop": ("exact SM (loop)", ("score", "energy"), IMPLS[:2]),
     "cd": ("contrastive divergence", ("energy",), IMPLS),
@@ -117,6 +118,7 @@ def objective_loss(name, family, impl, net, x, setup):
             "msdsm": lambda: sl.multiscale_denoising_score_matching(score, x, sigs, generator=g),
             "ssm": lambda: sl.sliced_score_matching(score, x, generator=g),
             "ssm_vr": lambda: sl.sliced_score_matching(score, x, variance_reduction=True, generator=g),
+            "ssm_fd": lambda: sl.sliced_score_matching(score, x, generator=g, method="finite_difference"),
             "exact_vmap": lambda: sl.exact_score_matching(score, x, method="vmap"),
             "exact_loop": lambda: sl.exact_score_matching(score, x, method="loop"),
         }[name]
@@ -126,6 +128,7 @@ def objective_loss(name, family, impl, net, x, setup):
         "msdsm": lambda: hw.multiscale_dsm(score, x, sigs, g),
         "ssm": lambda: hw.sliced(score, x, g),
         "ssm_vr": lambda: hw.sliced(score, x, g, variance_reduction=True),
+        "ssm_fd": lambda: hw.sliced_fd(score, x, g),
         "exact_vmap": lambda: hw.exact_batched(score, x),
         "exact_loop": lambda: hw.exact_loop(score, x),
     }[name]

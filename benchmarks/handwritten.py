@@ -53,6 +53,15 @@ def sliced(score, x, generator, variance_reduction=False):
     return (first + (v * g).sum(1)).mean()
 
 
+def sliced_fd(score, x, generator, eps=1e-2):
+    """Finite-difference sliced SM: s± = s(x ± εv); ½(vᵀ(s₊+s₋)/2)² + vᵀ(s₊−s₋)/(2ε)."""
+    v = torch.randn(x.shape, generator=generator)
+    s = score(torch.cat([x + eps * v, x - eps * v]), torch.zeros(2 * x.shape[0]))
+    s_plus, s_minus = s.chunk(2)
+    vs = (v * (s_plus + s_minus)).sum(1) / 2
+    return (0.5 * vs**2 + (v * (s_plus - s_minus)).sum(1) / (2 * eps)).mean()
+
+
 def exact_loop(score, x):
     """½‖s‖² + tr(∇s) with one reverse pass per dimension."""
     x = x.detach().requires_grad_(True)

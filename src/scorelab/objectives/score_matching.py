@@ -9,6 +9,7 @@ from ..utils import as_sigma, sum_except_batch
 
 _METHODS = ("vmap", "loop")
 _PROJECTIONS = ("gaussian", "rademacher")
+_SLICED_METHODS = ("hvp", "finite_difference")
 
 
 def _batched_trace(s: torch.Tensor, x: torch.Tensor, chunk: int = 16) -> torch.Tensor:
@@ -59,24 +60,45 @@ def _projections(shape, projection, generator, like):
 
 def sliced_score_matching(score_fn, x: torch.Tensor, n_projections: int = 1,
                           projection: str = "gaussian", variance_reduction: bool = False,
-                          sigma=None, generator=None) -> torch.Tensor:
+                          sigma=None, generator=None, method: str = "hvp",
+                          fd_eps: float = 1e-2) -> torch.Tensor:
     """Sliced score matching (Song, Garg, Shi & Ermon 2019).
 
     For random directions v with E[vvᵀ] = I (``"gaussian"``: N(0, I); ``"rademacher"``: ±1):
         ½(vᵀs(x))² + vᵀ∇ₓ(vᵀs(x))          (plain)
         ½‖s(x)‖²  + vᵀ∇ₓ(vᵀs(x))          (``variance_reduction``, SSM-VR)
     averaged over the batch and ``n_projections`` directions per sample: an unbiased estimate
-    of :func:`exact_score_matching` at the cost of one vector-Jacobian product per projection.
+    of :func:`exact_score_matching` at the cost of one vector-Jacobian product per projection
+    (``method="hvp"``: a reverse pass with ``create_graph``, about 2x a denoising step).
+
+    ``method="finite_difference"`` (FD-SSM, Pang et al. 2020) replaces the derivatives by
+    central differences with s± = s(x ± ε v), ε = ``fd_eps`` (in the units of x):
+        vᵀ∇ₓ(vᵀs) ≈ vᵀ(s₊ − s₋)/(2ε),      s(x) ≈ (s₊ + s₋)/2,
+    one forward and one backward pass on a doubled batch, with an O(ε²) bias: ε must be
+    small against the length scale over which s varies (for a noise-conditional score, σ).
     """
     if projection not in _PROJECTIONS:
         raise ValueError(f"sliced_score_matching: projection must be one of {_PROJECTIONS}, got {projection!r}")
+    if method not in _SLICED_METHODS:
+        raise ValueError(f"sliced_score_matching: method must be one of {_SLICED_METHODS}, got {method!r}")
     if n_projections < 1:
         raise ValueError("sliced_score_matching: n_projections must be >= 1")
+    if not fd_eps > 0:
+        raise ValueError("sliced_score_matching: fd_eps must be > 0")
     reps = (n_projections,) + (1,) * (x.ndim - 1)
-    xr = x.detach().repeat(reps).requires_grad_(True)
-    s = score_fn(xr, as_sigma(0.0 if sigma is None else sigma, x).repeat(n_projections))
+    xr = x.detach().repeat(reps)
+    sig = as_sigma(0.0 if sigma is None else sigma, x).repeat(n_projections)
     v = _projections(xr.shape, projection, generator, xr)
-    vs = sum_except_batch(v * s)
-    (jtv,) = torch.autograd.grad(vs.sum(), xr, create_graph=True)
+    if method == "hvp":
+        xr.requires_grad_(True)
+        s = score_fn(xr, sig)
+        vs = sum_except_batch(v * s)
+        (jtv,) = torch.autograd.grad(vs.sum(), xr, create_graph=True)
+        vjv = sum_except_batch(v * jtv)
+    else:
+        s_plus, s_minus = score_fn(torch.cat([xr + fd_eps * v, xr - fd_eps * v]), sig.repeat(2)).chunk(2)
+        s = 0.5 * (s_plus + s_minus)
+        vs = sum_except_batch(v * s)
+        vjv = sum_except_batch(v * (s_plus - s_minus)) / (2 * fd_eps)
     first = 0.5 * sum_except_batch(s**2) if variance_reduction else 0.5 * vs**2
-    return (first + sum_except_batch(v * jtv)).mean()
+    return (first + vjv).mean()

@@ -82,8 +82,9 @@ def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None)
     if name == "dsm":
         return lambda x, g: denoising_score_matching(score, x, float(sigmas[0]), generator=g)
     if name in ("ssm", "ssm-vr"):
-        return lambda x, g: sliced_score_matching(score, x, cfg.n_projections,
-                                                  variance_reduction=name == "ssm-vr", generator=g)
+        method = cfg.sliced_method.replace("-", "_")
+        return lambda x, g: sliced_score_matching(score, x, cfg.n_projections, variance_reduction=name == "ssm-vr",
+                                                  generator=g, method=method, fd_eps=cfg.fd_eps)
     if name == "esm":
         return lambda x, g: exact_score_matching(score, x)
     return lambda x, g: contrastive_divergence(net, x, n_steps=cfg.cd_steps, step_size=cfg.cd_step_size,
