@@ -89,6 +89,20 @@ def test_same_seed_same_model():
         assert torch.equal(p, q)
 
 
+def test_training_threads_are_restored_and_do_not_change_the_result(monkeypatch):
+    seen = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
+    before = torch.get_num_threads()
+    x = torch.randn(200, 2)
+    auto = ScoreModel(**TINY, seed=1).fit(x)
+    assert seen[0] == 1 and torch.get_num_threads() == before  # 'auto': one thread for an MLP
+    two = ScoreModel(**TINY, seed=1, threads=2).fit(x)
+    assert seen[2] == 2 and torch.get_num_threads() == before
+    for p, q in zip(auto.network_.parameters(), two.network_.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_defaults_recover_mixture_weights_and_reach_the_energy_distance_floor(tmp_path):
     """Issue 3's quality bar, through the CLI with its defaults: weights within 0.03 and the

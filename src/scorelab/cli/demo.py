@@ -1,18 +1,36 @@
 """scorelab demo"""
+import argparse
+
 from ._common import positive_int
+from ..experiments.demo import DEFAULTS
 
 HELP = "the main job: train on the lecture's mixture, sample with plain and annealed Langevin, write runs/demo"
 
 
 def add_arguments(p):
     p.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo; its own previous demo is replaced)")
-    p.add_argument("--steps", type=positive_int, default=8000, help="training steps (default: 8000)")
+    p.add_argument("--steps", type=positive_int, default=DEFAULTS["steps"], help=f"training steps (default: {DEFAULTS['steps']})")
+    p.add_argument("--n-samples", type=positive_int, default=DEFAULTS["n_samples"],
+                   help=f"samples per seed and sampler (default: {DEFAULTS['n_samples']})")
+    p.add_argument("--seeds", type=_seeds, default=DEFAULTS["seeds"],
+                   help="comma-separated sampling seeds (default: " + ",".join(map(str, DEFAULTS["seeds"])) + ")")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _seeds(text: str) -> tuple:
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {text!r}")
+    return seeds
 
 
 def run(args) -> int:
     from ..experiments.demo import run_demo
-    m = run_demo(args.out, steps=args.steps, progress=False if args.quiet else None)
+    m = run_demo(args.out, steps=args.steps, n_samples=args.n_samples, seeds=args.seeds,
+                 progress=False if args.quiet else None)
     print(f"\nfraction of samples in the (5, 5) mode (truth 0.80), per seed:")
     print(f"  plain Langevin    : {', '.join(f'{v:.3f}' for v in m['mode_55_fraction']['plain'])}  (mean {m['plain_mean']:.3f})")
     print(f"  annealed Langevin : {', '.join(f'{v:.3f}' for v in m['mode_55_fraction']['annealed'])}  (mean {m['annealed_mean']:.3f})")

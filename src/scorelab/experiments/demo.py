@@ -18,7 +18,7 @@ from ..estimator import ScoreModel
 from ..metrics import mode_fractions, relative_fisher_divergence
 
 BOX = 8.0  # plain Langevin starts uniform on [−8, 8]², as in the lecture
-DEFAULTS = {"steps": 8000, "n_data": 10000, "n_samples": 2000, "seeds": (0, 1, 2, 3, 4)}
+DEFAULTS = {"steps": 16000, "n_data": 10000, "n_samples": 4000, "seeds": (0, 1, 2, 3, 4)}
 
 
 def train_lecture_model(steps: int, n_data: int, seed: int = 0, run_dir=None, progress=None) -> ScoreModel:

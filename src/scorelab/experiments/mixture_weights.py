@@ -24,7 +24,7 @@ from ..metrics import mode_fractions
 from ..samplers import annealed_langevin, langevin
 from ..sampling import ANNEALED_EPS, LANGEVIN_EPS
 from ._common import generator, new_figure, save_figure
-from .demo import BOX, fisher_per_sigma, mode_fraction_by_sampler, train_lecture_model
+from .demo import BOX, DEFAULTS as DEMO, fisher_per_sigma, mode_fraction_by_sampler, train_lecture_model
 
 DESCRIPTION = ("The lecture mixture 0.8/0.2: the fraction of samples in each mode for plain and annealed "
                "Langevin with a trained network (5 seeds), with the exact score, and the truth.")
@@ -33,7 +33,7 @@ CLAIM = ("Plain Langevin keeps the split of its starting points instead of the m
 
 ROWS = {"plain": "plain Langevin, learned score", "plain_exact_score": "plain Langevin, exact score",
         "annealed": "annealed Langevin, learned score", "annealed_exact_score": "annealed Langevin, exact score"}
-FULL = {"steps": 4000, "n_data": 10000, "n_samples": 1000, "n_seeds": 5}
+FULL = {"steps": DEMO["steps"], "n_data": DEMO["n_data"], "n_samples": 1000, "n_seeds": 5}  # the demo's model
 QUICK = {"steps": 400, "n_data": 4000, "n_samples": 300, "n_seeds": 1}
 
 

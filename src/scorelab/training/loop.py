@@ -1,5 +1,6 @@
 """The training loop: Adam, gradient clipping, EMA, a held-out loss, checkpoints, resume,
 and data parallelism under torchrun (see :mod:`.distributed`)."""
+import contextlib
 import math
 import shutil
 import time
@@ -12,6 +13,7 @@ from . import checkpoint as ckpt
 from .distributed import Topology, stream_generator
 from .logging import MetricsLog
 from .normalization import Normalizer
+from ..nn import ScoreUNet
 from .run import Run
 from .setup import make_buffer, make_objective, noise_levels, resolve_device
 
@@ -138,7 +140,27 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
     return _loop(state, x_train, x_hold, run_dir if topo.is_main else None, progress, topo)
 
 
+@contextlib.contextmanager
+def _threads(cfg, net, device):
+    """Train on ``training.threads`` CPU threads ('auto': one for an MLP), then restore torch's setting."""
+    before = torch.get_num_threads()
+    wanted = cfg.threads
+    if wanted == "auto":
+        wanted = before if isinstance(net, ScoreUNet) else 1
+    if device.type == "cpu":
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _loop(state, x_train, x_hold, run_dir, progress, topo) -> Run:
+    with _threads(state.run.cfg, state.run.net, x_train.device):
+        return _train_steps(state, x_train, x_hold, run_dir, progress, topo)
+
+
+def _train_steps(state, x_train, x_hold, run_dir, progress, topo) -> Run:
     run, cfg = state.run, state.run.cfg
     objective = make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer)
     heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None)

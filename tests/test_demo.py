@@ -1,0 +1,62 @@
+"""The main job, shortened: `scorelab demo` trains briefly with a fixed seed, writes its files, and
+its quality numbers hold at looser bounds than the full run's (median relative Fisher divergence
+<= 0.03; annealed Langevin 0.80 +- 0.02; plain Langevin does not recover 0.8)."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+import scorelab
+from scorelab.cli import main
+
+STEPS, N_SAMPLES, SEEDS = 2000, 600, (0, 1)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "runs" / "demo"
+    code = main(["demo", "--out", str(out), "--steps", str(STEPS), "--quiet",
+                 "--n-samples", str(N_SAMPLES), "--seeds", ",".join(map(str, SEEDS))])
+    assert code == 0
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_demo_writes_model_metrics_figures_and_page(demo):
+    out, m = demo
+    for name in ("metrics.json", "samples.png", "score_fields.png", "index.html", "config.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert "samples.png" in (out / "index.html").read_text()
+    model = scorelab.load(out)
+    assert np.allclose(model.sigmas_.numpy(), m["sigmas"], rtol=1e-6)
+    assert len(m["mode_55_fraction"]["annealed"]) == len(SEEDS)
+
+
+def test_demo_quality_at_looser_bounds(demo):
+    _, m = demo
+    assert m["median_relative_fisher_divergence"] < 0.05
+    # 4 binomial standard errors of the pooled samples, plus 0.03 for the short training.
+    se = math.sqrt(0.8 * 0.2 / (N_SAMPLES * len(SEEDS)))
+    assert abs(m["annealed_mean"] - 0.8) < 4 * se + 0.03, m["mode_55_fraction"]
+    # Plain Langevin keeps roughly the uniform start's split: far from 0.8.
+    assert m["plain_mean"] < 0.72, m["mode_55_fraction"]
+
+
+@pytest.mark.parametrize("sampler", ["annealed", "langevin"])
+def test_scorelab_sample_on_the_demo(demo, tmp_path, sampler):
+    out, _ = demo
+    target = tmp_path / f"{sampler}.npy"
+    assert main(["sample", str(out), "-n", "50", "--out", str(target), "--sampler", sampler,
+                 "--seed", "3", "--steps", "5"]) == 0
+    x = np.load(target)
+    assert x.shape == (50, 2) and np.isfinite(x).all()
+
+
+def test_demo_refuses_a_directory_that_is_not_its_own(tmp_path, capsys):
+    keep = tmp_path / "mine" / "notes.txt"
+    keep.parent.mkdir()
+    keep.write_text("precious")
+    assert main(["demo", "--out", str(keep.parent), "--steps", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "refusing" in err
+    assert keep.read_text() == "precious"
