@@ -336,7 +336,7 @@ TIMED_PARTS = {"objectives": ("objective", cases.OBJECTIVES, objective_verdicts,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: fewer d, fewer repeats (< 1 min)")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1: what scorelab trains MLPs with, training.threads=auto)")
     ap.add_argument("--only", nargs="+", choices=["objectives", "samplers", "memory", "hotspots"],
                     help="run only these parts")
     ap.add_argument("--dims", type=int, nargs="+", help="override the dimensions")
