@@ -107,14 +107,16 @@ def contrastive_divergence(quick):
         x = torch.randn(256, d)
         k = 20 if not quick else 5
         g = [_gen() for _ in range(4)]
-        check = {"now": lambda: sl.contrastive_divergence(net, x, n_steps=k, generator=_gen()),
-                 "candidate": lambda: proto.contrastive_divergence(net, x, n_steps=k, generator=_gen())}
-        fns = {"now": _step(net, lambda: sl.contrastive_divergence(net, x, n_steps=k, generator=g[0])),
+        eps = 1e-2  # one step size for every variant (the library default is 5e-3)
+        check = {"now": lambda: sl.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=_gen()),
+                 "candidate": lambda: proto.contrastive_divergence(net, x, n_steps=k, step_size=eps,
+                                                                   generator=_gen())}
+        fns = {"now": _step(net, lambda: sl.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=g[0])),
                "candidate: hoisted Langevin": _step(
-                   net, lambda: proto.contrastive_divergence(net, x, n_steps=k, generator=g[1])),
-               "hand-written": _step(net, lambda: hw.contrastive_divergence(net, x, k, 1e-2, 0.1, g[2]))}
+                   net, lambda: proto.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=g[1])),
+               "hand-written": _step(net, lambda: hw.contrastive_divergence(net, x, k, eps, 0.1, g[2]))}
         if peers.available():
-            te = peers.cd_loss(peers.energy_model(net), k, 1e-2, 0.1)
+            te = peers.cd_loss(peers.energy_model(net), k, eps, 0.1)
             fns["torchebm"] = _step(net, lambda: te(x, generator=g[3])[0])
         yield (f"CD-{k} loss + backward, batch 256", d, fns, _same(check, net))
 

@@ -23,7 +23,7 @@ def test_quick_benchmark_writes_every_table(tmp_path):
         assert payload["machine"]["torch"]
     objectives = json.loads((tmp_path / "objectives.json").read_text())
     names = {r["name"] for r in objectives["rows"]}
-    assert names == {"dsm", "msdsm", "ssm", "ssm_vr", "exact_vmap", "exact_loop", "cd"}
+    assert names == {"dsm", "msdsm", "ssm", "ssm_vr", "ssm_fd", "exact_vmap", "exact_loop", "cd"}
     for row in objectives["rows"]:
         for res in row["results"].values():
             assert res["median_s"] > 0
