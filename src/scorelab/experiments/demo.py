@@ -8,6 +8,7 @@ analytic ∇log p_σ at every training σ, and the fraction of samples in the (5
 import html
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -37,20 +38,28 @@ def fisher_per_sigma(model: ScoreModel, n: int = 4000, seed: int = 0) -> dict:
     return out
 
 
-def mode_fraction_by_sampler(model: ScoreModel, n: int, seeds) -> dict:
-    """Fraction of samples nearest to (5, 5) for plain and annealed Langevin, one entry per seed."""
+def mode_fraction_by_sampler(model: ScoreModel, n: int, seeds, progress: bool | None = False) -> dict:
+    """Fraction of samples nearest to (5, 5) for plain and annealed Langevin, one entry per seed.
+
+    ``progress``: a bar over the score evaluations (None: only in a terminal)."""
+    from tqdm.auto import tqdm
+
     toy = get_toy("lecture")
     result = {"plain": [], "annealed": []}
     samples = {}
-    for seed in seeds:
-        g = torch.Generator().manual_seed(1000 + seed)
-        start = (2 * torch.rand(n, 2, generator=g) - 1) * BOX
-        plain = model.sample(n, random_state=seed, sampler="langevin", x_init=start)
-        annealed = model.sample(n, random_state=seed, sampler="annealed")
-        result["plain"].append(float(mode_fractions(plain, toy.means)[0]))
-        result["annealed"].append(float(mode_fractions(annealed, toy.means)[0]))
-        samples.setdefault("plain", plain)
-        samples.setdefault("annealed", annealed)
+    cost = {"plain": model.langevin_steps, "annealed": model.steps_per_level * len(model.sigmas_)}
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(seeds) * sum(cost.values()), disable=not show, desc="sampling",
+              unit="step", dynamic_ncols=True) as bar:
+        for seed in seeds:
+            g = torch.Generator().manual_seed(1000 + seed)
+            start = (2 * torch.rand(n, 2, generator=g) - 1) * BOX
+            for name, options in (("plain", {"sampler": "langevin", "x_init": start}),
+                                  ("annealed", {"sampler": "annealed"})):
+                x = model.sample(n, random_state=seed, **options)
+                result[name].append(float(mode_fractions(x, toy.means)[0]))
+                samples.setdefault(name, x)
+                bar.update(cost[name])
     return result, samples
 
 
@@ -65,7 +74,7 @@ def run_demo(out_dir="runs/demo", *, steps=DEFAULTS["steps"], n_data=DEFAULTS["n
     trained = time.perf_counter() - start
     fisher = fisher_per_sigma(model)
     log("sampling with plain and annealed Langevin...")
-    fractions, samples = mode_fraction_by_sampler(model, n_samples, seeds)
+    fractions, samples = mode_fraction_by_sampler(model, n_samples, seeds, progress=progress)
     metrics = {
         "train_seconds": trained, "total_seconds": time.perf_counter() - start,
         "sigmas": model.sigmas_.tolist(),
