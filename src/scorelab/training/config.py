@@ -40,7 +40,7 @@ OPTIONS = {
     "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),
     "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
     "n_projections": Option("objective", 1, "int", "random projections per sample for sliced score matching", minimum=1),
-    "sliced_method": Option("objective", "hvp", "str", "sliced score matching's derivative: hvp (exact, one reverse pass) or finite-difference (FD-SSM, O(fd_eps^2) bias, ~1.5x faster)", ("hvp", "finite-difference")),
+    "sliced_method": Option("objective", "hvp", "str", "sliced score matching's derivative: hvp (exact, one reverse pass) or finite-difference (FD-SSM, O(fd_eps^2) bias, ~1.3x faster)", ("hvp", "finite-difference")),
     "fd_eps": Option("objective", 0.01, "float", "step of finite-difference sliced score matching (normalised units)", minimum=0, strict=True),
     "cd_steps": Option("objective", 20, "int", "Langevin steps per contrastive-divergence update", minimum=1),
     "cd_step_size": Option("objective", 0.005, "float", "Langevin step size for the negatives (normalised units)", minimum=0, strict=True),
@@ -51,6 +51,7 @@ OPTIONS = {
     "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2)", minimum=0, strict=True, auto=True),
     "sigma_min": Option("noise", "auto", "float", "smallest noise level, data units ('auto': 0.01 x data scale)", minimum=0, strict=True, auto=True),
     "n_levels": Option("noise", "auto", "int", "number of geometric noise levels ('auto': from the dimension, NCSNv2)", minimum=2, auto=True),
+    "sigma_sampling": Option("noise", "levels", "str", "how objective 'ncsn' draws sigma per sample: one of the geometric levels (NCSN) or log-uniform between sigma_min and sigma_max (every sigma trained, for ODE samplers)", ("levels", "log-uniform")),
     "normalize": Option("noise", "isotropic", "str", "data normalisation, stored and undone on output: isotropic (one scale), per-dim, none", ("isotropic", "per-dim", "none")),
     # [training]
     "steps": Option("training", 6000, "int", "optimisation steps", minimum=1),

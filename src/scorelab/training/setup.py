@@ -3,8 +3,8 @@ import torch
 
 from ..nn import EnergyMLP, ScoreMLP, score_from_energy
 from ..objectives import (ReplayBuffer, contrastive_divergence, denoising_score_matching,
-                          exact_score_matching, multiscale_denoising_score_matching,
-                          sliced_score_matching)
+                          exact_score_matching, log_uniform_denoising_score_matching,
+                          multiscale_denoising_score_matching, sliced_score_matching)
 from ..samplers import geometric_sigmas, max_pairwise_distance, ncsnv2_num_levels
 
 DEFAULT_SIGMA_MIN = 0.01  # normalised units: 1% of the data scale (NCSNv2 uses 0.01 on [0, 1] images)
@@ -77,6 +77,9 @@ def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None)
     """``loss(x, generator)`` for the configured objective, on normalised data."""
     score = score_function(net, cfg.model)
     name = cfg.objective
+    if name == "ncsn" and cfg.sigma_sampling == "log-uniform":
+        lo, hi = float(sigmas[-1]), float(sigmas[0])
+        return lambda x, g: log_uniform_denoising_score_matching(score, x, lo, hi, generator=g)
     if name == "ncsn":
         return lambda x, g: multiscale_denoising_score_matching(score, x, sigmas.to(x), generator=g)
     if name == "dsm":
