@@ -1,6 +1,6 @@
 """Issue 3's quality bar, measured: the CLI's defaults on a 3-component 2-D mixture.
 
-    .venv/bin/python benchmarks/quality_mixture.py [--out DIR]
+    .venv/bin/python benchmarks/quality_mixture.py [--out DIR] [--set training.steps=12000 ...]
 
 Trains `scorelab train data.csv --out RUN` with every default, samples 3000 points with the
 default sampler (heun) and with annealed Langevin, and prints the mixture weights and the
@@ -20,12 +20,12 @@ from scorelab.distributions import GaussianMixture
 from scorelab.metrics import energy_distance, mode_fractions
 
 
-def measure(out: Path) -> dict:
+def measure(out: Path, extra=()) -> dict:
     gm = GaussianMixture([[0.0, 0.0], [4.0, 4.0], [-4.0, 4.0]], [0.6, 0.3, 0.1], stds=[0.5, 0.7, 0.5])
     g = torch.Generator().manual_seed(0)
     np.savetxt(out / "data.csv", gm.sample(3000, g).numpy(), delimiter=",")
     start = time.perf_counter()
-    assert main(["train", str(out / "data.csv"), "--out", str(out / "run"), "--quiet", "--force"]) == 0
+    assert main(["train", str(out / "data.csv"), "--out", str(out / "run"), "--quiet", "--force", *extra]) == 0
     result = {"train_seconds": time.perf_counter() - start, "true_weights": [0.6, 0.3, 0.1]}
     floor = [energy_distance(gm.sample(3000, g), gm.sample(3000, g)) for _ in range(5)]
     result["energy_distance_floor"] = sum(floor) / len(floor)
@@ -44,7 +44,9 @@ def measure(out: Path) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a training option to change from its default (as in scorelab train)")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
-    print(json.dumps(measure(out), indent=2))
+    print(json.dumps(measure(out, [a for kv in args.set for a in ("--set", kv)]), indent=2))
