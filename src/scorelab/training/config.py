@@ -54,7 +54,7 @@ OPTIONS = {
     "sigma_sampling": Option("noise", "levels", "str", "how objective 'ncsn' draws sigma per sample: one of the geometric levels (NCSN) or log-uniform between sigma_min and sigma_max (every sigma trained, for ODE samplers)", ("levels", "log-uniform")),
     "normalize": Option("noise", "isotropic", "str", "data normalisation, stored and undone on output: isotropic (one scale), per-dim, none", ("isotropic", "per-dim", "none")),
     # [training]
-    "steps": Option("training", 6000, "int", "optimisation steps", minimum=1),
+    "steps": Option("training", 12000, "int", "optimisation steps", minimum=1),
     "batch_size": Option("training", 256, "int", "samples per step", minimum=1),
     "lr": Option("training", 2e-3, "float", "Adam learning rate (cosine-decayed to 5% at the end)", minimum=0, strict=True, maximum=10),
     "ema": Option("training", 0.999, "float", "EMA rate of the weights used for sampling (0: no EMA)", minimum=0, maximum=1, strict=False),
