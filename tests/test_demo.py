@@ -60,3 +60,13 @@ def test_demo_refuses_a_directory_that_is_not_its_own(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "refusing" in err
     assert keep.read_text() == "precious"
+
+
+def test_demo_replaces_its_own_previous_demo(tmp_path):
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "--steps", "300", "--quiet", "--n-samples", "10", "--seeds", "0"]
+    assert main(argv) == 0
+    first = (out / "metrics.json").read_text()
+    assert main(argv[:4] + ["400"] + argv[5:]) == 0  # again, into the same directory
+    assert json.loads((out / "metrics.json").read_text()) != json.loads(first)
+    assert scorelab.load(out).get_params()["steps"] == 400
