@@ -15,6 +15,8 @@ ANNEALED_EPS = 0.35  # ε/σ_L²: with the exact lecture score, 17 levels x 200 
 # larger ε inflates each level's variance (unadjusted Langevin) and pulls weights towards equal
 LANGEVIN_EPS = 1e-2
 ODE_STEPS = {"euler": 50, "heun": 18, "dpmpp-2m": 20, "pc": 100}
+STEP_SIZE_SAMPLERS = ("annealed", "langevin", "mala")
+BLOW_UP = 1e4  # samples this many data scales (and sigma_max) from the data have blown up
 NAMES = ("auto", "annealed", "langevin", "mala", "pc", "euler", "heun", "dpmpp-2m", "ode")
 
 
@@ -31,10 +33,6 @@ def resolve(name: str, run) -> str:
 
 def _noise(shape, scale, g, device):
     return scale * torch.randn(shape, generator=g, device=device)
-
-
-STEP_SIZE_SAMPLERS = ("annealed", "langevin", "mala")
-BLOW_UP = 1e4  # samples this many data scales (and sigma_max) from the data have blown up
 
 
 def run_sampler(name, score_fn, run, n, g, *, x_init=None, steps=None, step_size=None,

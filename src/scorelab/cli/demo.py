@@ -1,7 +1,5 @@
 """scorelab demo"""
-import argparse
-
-from ._common import positive_int
+from ._common import non_negative_int, positive_int
 from ..experiments.demo import DEFAULTS
 
 HELP = "the main job: train on the lecture's mixture, sample with plain and annealed Langevin, write runs/demo"
@@ -18,13 +16,8 @@ def add_arguments(p):
 
 
 def _seeds(text: str) -> tuple:
-    try:
-        seeds = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers, got {text!r}")
-    return seeds
+    """Comma-separated non-negative integers."""
+    return tuple(non_negative_int(s) for s in text.split(","))
 
 
 def run(args) -> int:

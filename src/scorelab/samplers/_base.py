@@ -33,11 +33,6 @@ class SamplerRun:
         self.nfe += 1
         return self.score_fn(x, as_sigma(sigma, x))
 
-    @property
-    def watching(self) -> bool:
-        """Whether anything wants to see each step (a trajectory or a callback)."""
-        return self.frames is not None or self.callback is not None
-
     def step_done(self, i: int, x: torch.Tensor, sigma) -> None:
         """Record the state after step ``i`` and call the user's callback."""
         if self.frames is not None:

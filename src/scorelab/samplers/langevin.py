@@ -27,8 +27,7 @@ def langevin(score_fn, x, step_size: float, n_steps: int, sigma=0.0, *, generato
     noise_scale = step_size**0.5
     for i in range(n_steps):
         x = (x + 0.5 * step_size * run.score(x, sig) + noise_scale * gaussian_like(x, generator)).detach()
-        if run.watching:
-            run.step_done(i, x, sigma)
+        run.step_done(i, x, sigma)
     run.check(x, _HINT)
     return run.finish(x, return_info)
 
@@ -57,8 +56,7 @@ def annealed_langevin(score_fn, x, sigmas, step_size: float, steps_per_level: in
         sig = as_sigma(sigma, x)
         for _ in range(steps_per_level):
             x = (x + 0.5 * alpha * run.score(x, sig) + alpha**0.5 * gaussian_like(x, generator)).detach()
-            if run.watching:
-                run.step_done(i, x, sigma)
+            run.step_done(i, x, sigma)
             i += 1
         run.check(x, _HINT + f" (blew up at sigma={sigma:.4g})")
     if denoise:

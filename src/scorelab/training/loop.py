@@ -13,9 +13,8 @@ from . import checkpoint as ckpt
 from .distributed import Topology, stream_generator
 from .logging import MetricsLog
 from .normalization import Normalizer
-from ..nn import ScoreUNet
 from .run import Run
-from .setup import make_buffer, make_objective, noise_levels, resolve_device
+from .setup import make_buffer, make_objective, network_arch, noise_levels, resolve_device, training_threads
 
 RUN_FILES = (ckpt.CONFIG_FILE, ckpt.CHECKPOINT_FILE, "metrics.jsonl", "tensorboard")
 BATCH_STREAM = -1  # the noise stream that draws the batch indices; chunks use 0, 1, ...
@@ -141,14 +140,11 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
 
 
 @contextlib.contextmanager
-def _threads(cfg, net, device):
-    """Train on ``training.threads`` CPU threads ('auto': one for an MLP), then restore torch's setting."""
+def _threads(run, device):
+    """Train on ``training.threads`` CPU threads, then restore torch's setting."""
     before = torch.get_num_threads()
-    wanted = cfg.threads
-    if wanted == "auto":
-        wanted = before if isinstance(net, ScoreUNet) else 1
     if device.type == "cpu":
-        torch.set_num_threads(wanted)
+        torch.set_num_threads(training_threads(run.cfg, network_arch(run.cfg, run.data["kind"]), before))
     try:
         yield
     finally:
@@ -156,7 +152,7 @@ def _threads(cfg, net, device):
 
 
 def _loop(state, x_train, x_hold, run_dir, progress, topo) -> Run:
-    with _threads(state.run.cfg, state.run.net, x_train.device):
+    with _threads(state.run, x_train.device):
         return _train_steps(state, x_train, x_hold, run_dir, progress, topo)
 
 
