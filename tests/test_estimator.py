@@ -103,6 +103,22 @@ def test_training_threads_are_restored_and_do_not_change_the_result(monkeypatch)
         assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
 
 
+def test_configured_step_size_is_used_by_sample_and_inpaint():
+    # sampling.step_size (data units²) is the default ε; a step size passed to sample() wins.
+    x = 3 * torch.randn(200, 2)
+    a = ScoreModel(**TINY, seed=2).fit(x)
+    eps = 0.1 * float(a.sigmas_[-1]) ** 2
+    b = ScoreModel(**TINY, seed=2, step_size=eps).fit(x)
+    explicit = a.sample(10, random_state=1, sampler="annealed", step_size=eps)
+    assert torch.equal(b.sample(10, random_state=1, sampler="annealed"), explicit)
+    assert not torch.equal(a.sample(10, random_state=1, sampler="annealed"), explicit)
+    assert torch.equal(b.sample(10, random_state=1, sampler="langevin", steps=5),
+                       a.sample(10, random_state=1, sampler="langevin", steps=5, step_size=eps))
+    mask = torch.tensor([[1.0, 0.0]]).expand(4, 2)
+    assert torch.equal(b.inpaint(x[:4], mask, random_state=0),
+                       a.inpaint(x[:4], mask, random_state=0, step_size=eps))
+
+
 @pytest.mark.slow
 def test_defaults_recover_mixture_weights_and_reach_the_energy_distance_floor(tmp_path):
     """Issue 3's quality bar, through the CLI with its defaults: weights within 0.03 and the

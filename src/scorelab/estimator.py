@@ -145,7 +145,7 @@ class ScoreModel:
         """Fill the entries of ``x`` where ``mask == 0`` consistently with those where ``mask == 1``
         (kept exactly), by NCSN's annealed-Langevin inpainting (:func:`scorelab.inpaint.inpaint`)."""
         from .inpaint import inpaint
-        from .sampling import ANNEALED_EPS
+        from .sampling import ANNEALED_EPS, configured_step_size
         run = self._check_fitted()
         if run.cfg.objective != "ncsn":
             raise ValueError("inpainting needs a noise-conditional model (objective 'ncsn')")
@@ -154,7 +154,8 @@ class ScoreModel:
         g = torch.Generator(device=self.device_)
         g.manual_seed(int(random_state) if random_state is not None else int(torch.randint(2**62, ()).item()))
         sigmas = run.sigmas.to(self.device_)
-        eps = ANNEALED_EPS * float(sigmas[-1]) ** 2 if step_size is None else step_size / run.normalizer.sigma_scale**2
+        eps = (step_size / run.normalizer.sigma_scale**2 if step_size is not None
+               else configured_step_size(run) or ANNEALED_EPS * float(sigmas[-1]) ** 2)
         with torch.no_grad():
             out = inpaint(self._normalised_score(), run.normalizer.forward(x), mask, sigmas, eps,
                           steps or run.cfg.steps_per_level, generator=g)

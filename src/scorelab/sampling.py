@@ -55,8 +55,15 @@ def run_sampler(name, score_fn, run, n, g, *, x_init=None, steps=None, step_size
     return out
 
 
+def configured_step_size(run) -> float | None:
+    """The run's ``sampling.step_size`` in normalised units², or None for ``"auto"``."""
+    eps = run.cfg.step_size
+    return None if eps == "auto" else eps / run.normalizer.sigma_scale**2
+
+
 def _run_sampler(name, score_fn, run, n, g, *, x_init=None, steps=None, step_size=None,
                  return_info=True, **options):
+    step_size = step_size or configured_step_size(run)
     cfg, sigmas = run.cfg, run.sigmas.to(next(run.ema_net.parameters()).device)
     device, shape = sigmas.device, (n, *run.data["shape"])
     if steps is not None and (not isinstance(steps, int) or steps < 1):

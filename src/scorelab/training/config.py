@@ -70,7 +70,7 @@ OPTIONS = {
     # [sampling]
     "sampler": Option("sampling", "auto", "str", "default sampler of 'scorelab sample' and 'eval' ('auto': heun, the probability-flow ODE with 35 NFE, for noise-conditional models; langevin otherwise)", SAMPLERS),
     "steps_per_level": Option("sampling", 200, "int", "annealed Langevin steps per noise level", minimum=1),
-    "step_size": Option("sampling", "auto", "float", "Langevin step size eps at the smallest sigma, data units squared ('auto': 0.35 sigma_min^2)", minimum=0, strict=True, auto=True),
+    "step_size": Option("sampling", "auto", "float", "Langevin step size eps (annealed: at the smallest sigma), data units squared ('auto': 0.35 sigma_min^2 for annealed Langevin, 0.01 data scales^2 for plain Langevin and MALA)", minimum=0, strict=True, auto=True),
     "langevin_steps": Option("sampling", 1000, "int", "steps of plain Langevin / MALA", minimum=1),
 }
 
