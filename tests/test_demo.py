@@ -1,6 +1,7 @@
-"""The main job, shortened: `scorelab demo` trains briefly with a fixed seed, writes its files, and
-its quality numbers hold at looser bounds than the full run's (median relative Fisher divergence
-<= 0.03; annealed Langevin 0.80 +- 0.02; plain Langevin does not recover 0.8)."""
+"""The main job, shortened: `scorelab demo` trains briefly (2000 steps) with a fixed seed, writes
+its files, and its quality numbers hold at looser bounds than the full run's targets (median
+relative Fisher divergence < 0.05 instead of 0.03; annealed Langevin within 4 binomial standard
+errors + 0.03 of the true 0.8 instead of 0.02; plain Langevin at least that far from it)."""
 import json
 import math
 
@@ -36,10 +37,11 @@ def test_demo_quality_at_looser_bounds(demo):
     _, m = demo
     assert m["median_relative_fisher_divergence"] < 0.05
     # 4 binomial standard errors of the pooled samples, plus 0.03 for the short training.
-    se = math.sqrt(0.8 * 0.2 / (N_SAMPLES * len(SEEDS)))
-    assert abs(m["annealed_mean"] - 0.8) < 4 * se + 0.03, m["mode_55_fraction"]
-    # Plain Langevin keeps roughly the uniform start's split: far from 0.8.
-    assert m["plain_mean"] < 0.72, m["mode_55_fraction"]
+    w = m["true_weight"]
+    tolerance = 4 * math.sqrt(w * (1 - w) / (N_SAMPLES * len(SEEDS))) + 0.03
+    assert abs(m["annealed_mean"] - w) < tolerance, m["mode_55_fraction"]
+    # Plain Langevin keeps roughly the uniform start's split: far from the true weight.
+    assert w - m["plain_mean"] > tolerance, m["mode_55_fraction"]
 
 
 @pytest.mark.parametrize("sampler", ["annealed", "langevin"])

@@ -90,15 +90,19 @@ def test_same_seed_same_model():
 
 
 def test_training_threads_are_restored_and_do_not_change_the_result(monkeypatch):
-    seen = []
     real = torch.set_num_threads
+    seen = []
     monkeypatch.setattr(torch, "set_num_threads", lambda n: (seen.append(n), real(n)))
-    before = torch.get_num_threads()
-    x = torch.randn(200, 2)
-    auto = ScoreModel(**TINY, seed=1).fit(x)
-    assert seen[0] == 1 and torch.get_num_threads() == before  # 'auto': one thread for an MLP
-    two = ScoreModel(**TINY, seed=1, threads=2).fit(x)
-    assert seen[2] == 2 and torch.get_num_threads() == before
+    real(3)  # not 1, so that 'auto' choosing one thread and the restore are both visible
+    try:
+        x = torch.randn(200, 2)
+        auto = ScoreModel(**TINY, seed=1).fit(x)
+        assert torch.get_num_threads() == 3
+        two = ScoreModel(**TINY, seed=1, threads=2).fit(x)
+        assert torch.get_num_threads() == 3
+    finally:
+        real(1)
+    assert seen == [1, 3, 2, 3]  # 'auto': one thread for an MLP; then torch's setting again
     for p, q in zip(auto.network_.parameters(), two.network_.parameters()):
         assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
 
