@@ -127,3 +127,12 @@ def test_bits_per_dim_rejects_bad_arguments():
         bits_per_dim(0.0, 2, scale=0.0)
     with pytest.raises(ValueError):
         bits_per_dim(0.0, 2, dequantize_levels=1)
+
+
+def test_binary_images_dequantise_with_two_levels():
+    # 0/1 pixels are multiples of 1/2: two levels, the smallest that bits_per_dim accepts
+    # (it used to return 1, and evaluate() then failed on binary image sets).
+    from scorelab.evaluation import quantisation_levels
+    x = (torch.rand(10, 1, 4, 4, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    assert quantisation_levels(x) == 2
+    assert quantisation_levels(torch.full((5,), 3.0)) == 2

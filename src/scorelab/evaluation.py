@@ -60,11 +60,11 @@ MAX_LEVELS = 1024
 
 
 def quantisation_levels(x: torch.Tensor, max_levels: int = MAX_LEVELS) -> int | None:
-    """The smallest L ≤ ``max_levels`` such that every value of ``x`` is a multiple of 1/L (to
-    within 10⁻³ of a cell), or None for continuous values. Digits (k/16): 16; 8-bit images
-    divided by 255: 255."""
+    """The smallest L in [2, ``max_levels``] such that every value of ``x`` is a multiple of 1/L
+    (to within 10⁻³ of a cell), or None for continuous values. Digits (k/16): 16; 8-bit images
+    divided by 255: 255; binary images: 2 (cells of width ½; dequantisation needs L ≥ 2)."""
     values = torch.as_tensor(x).detach().double().flatten().unique()
-    for levels in range(1, max_levels + 1):
+    for levels in range(2, max_levels + 1):
         scaled = values * levels
         if (scaled - scaled.round()).abs().max() <= 1e-3:
             return levels
@@ -116,8 +116,8 @@ def image_bits_per_dim(model, x: torch.Tensor, *, n_images: int = BPD_IMAGES, le
         levels = quantisation_levels(x)
     d = x[0].numel()
     if levels is not None:
-        if not (isinstance(levels, int) and levels >= 1):
-            raise ValueError("image_bits_per_dim: levels must be a positive integer, 'auto' or None, "
+        if not (isinstance(levels, int) and levels >= 2):
+            raise ValueError("image_bits_per_dim: levels must be an integer >= 2, 'auto' or None, "
                              f"got {levels!r}")
         x = x + (torch.rand(x.shape, generator=g) - 0.5) / levels
     scale = run.normalizer.sigma_scale
