@@ -10,6 +10,7 @@ steps; ODE samplers on EDM's σ schedule (ρ = 7) between the training σ range.
 import torch
 
 from . import samplers as S
+from .training.config import SAMPLERS
 
 ANNEALED_EPS = 0.35  # ε/σ_L²: with the exact lecture score, 17 levels x 200 steps give 0.797 (truth 0.8);
 # larger ε inflates each level's variance (unadjusted Langevin) and pulls weights towards equal
@@ -17,7 +18,7 @@ LANGEVIN_EPS = 1e-2
 ODE_STEPS = {"euler": 50, "heun": 18, "dpmpp-2m": 20, "pc": 100}
 STEP_SIZE_SAMPLERS = ("annealed", "langevin", "mala")
 BLOW_UP = 1e4  # samples this many data scales (and sigma_max) from the data have blown up
-NAMES = ("auto", "annealed", "langevin", "mala", "pc", "euler", "heun", "dpmpp-2m", "ode")
+NAMES = SAMPLERS  # the names sampling.sampler accepts
 
 
 def resolve(name: str, run) -> str:
@@ -38,7 +39,7 @@ def _noise(shape, scale, g, device):
 def run_sampler(name, score_fn, run, n, g, *, x_init=None, steps=None, step_size=None,
                 return_info=True, **options):
     """Returns (samples, SamplerInfo) in normalised coordinates; ``FloatingPointError`` if they
-    blew up (NaN, Inf, or beyond ``BLOW_UP`` data scales)."""
+    blew up (the samplers themselves refuse NaN and Inf; here: beyond ``BLOW_UP`` data scales)."""
     if name not in NAMES:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(NAMES)}")
     name = resolve(name, run)
@@ -49,8 +50,9 @@ def run_sampler(name, score_fn, run, n, g, *, x_init=None, steps=None, step_size
                        return_info=return_info, **options)
     x = out[0] if return_info else out
     bound = BLOW_UP * max(1.0, float(run.sigmas[0]) if len(run.sigmas) else 1.0)
-    if x.abs().max() > bound:
-        raise FloatingPointError(f"{name}: the samples blew up (|x| reached {float(x.abs().max()):.3g} "
+    reached = float(x.abs().max())
+    if reached > bound:
+        raise FloatingPointError(f"{name}: the samples blew up (|x| reached {reached:.3g} "
                                  "data scales): the step size is probably too large; lower step_size")
     return out
 

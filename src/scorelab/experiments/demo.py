@@ -8,7 +8,6 @@ analytic ∇log p_σ at every training σ, and the fraction of samples in the (5
 import html
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -44,12 +43,13 @@ def mode_fraction_by_sampler(model: ScoreModel, n: int, seeds, progress: bool | 
     ``progress``: a bar over the score evaluations (None: only in a terminal)."""
     from tqdm.auto import tqdm
 
+    from ..training.logging import show_progress
+
     toy = get_toy("lecture")
     result = {"plain": [], "annealed": []}
     samples = {}
     cost = {"plain": model.langevin_steps, "annealed": model.steps_per_level * len(model.sigmas_)}
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=len(seeds) * sum(cost.values()), disable=not show, desc="sampling",
+    with tqdm(total=len(seeds) * sum(cost.values()), disable=not show_progress(progress), desc="sampling",
               unit="step", dynamic_ncols=True) as bar:
         for seed in seeds:
             g = torch.Generator().manual_seed(1000 + seed)

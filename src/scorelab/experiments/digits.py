@@ -73,7 +73,8 @@ TRAIN = {"steps": 8000, "batch_size": 64, "lr": 2e-3, "ema": 0.995, "sigma_min":
 # Annealed Langevin's step size: ε = (LANGEVIN_TIME/T)·σ_L² for T steps per level, i.e. the same
 # Langevin time T·αᵢ/σᵢ² = 2.5 at every level whatever T (αᵢ = ε σᵢ²/σ_L²; one step relaxes
 # the noise directions by about αᵢ/(2σᵢ²)). T = 50: ε = 0.05·σ_L²; the library's default
-# ε = 0.5·σ_L² (ANNEALED_EPS) puts 1s in excess at 1000 NFE (see docs/images.md).
+# ε = 0.35·σ_L² (ANNEALED_EPS; 0.5 when this was measured) puts 1s in excess at 1000 NFE
+# (see docs/images.md).
 LANGEVIN_TIME = 2.5
 # Steps (per level for annealed; ODE steps; predictor-corrector levels) and, for ``ode``, the
 # dopri5 tolerance; the annealed entry ``None`` is the ~1000-NFE target run.

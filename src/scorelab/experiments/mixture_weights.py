@@ -23,7 +23,7 @@ from ..distributions import get_toy
 from ..metrics import mode_fractions
 from ..samplers import annealed_langevin, langevin
 from ..sampling import ANNEALED_EPS, LANGEVIN_EPS
-from ._common import generator, new_figure, save_figure
+from ._common import generator, mean_sd, new_figure, save_figure
 from .demo import BOX, DEFAULTS as DEMO, fisher_per_sigma, mode_fraction_by_sampler, train_lecture_model
 
 DESCRIPTION = ("The lecture mixture 0.8/0.2: the fraction of samples in each mode for plain and annealed "
@@ -51,10 +51,6 @@ def exact_score_fractions(model, n: int, seed: int) -> dict:
                                  ANNEALED_EPS * sigma_min**2, model.steps_per_level, generator=g)
     return {"plain_exact_score": float(mode_fractions(plain, toy.means)[0]),
             "annealed_exact_score": float(mode_fractions(annealed, toy.means)[0])}
-
-
-def _mean_sd(values) -> dict:
-    return {"mean": statistics.mean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
 def _plot(table: dict, fractions: dict, samples: dict, path: Path) -> None:
@@ -104,7 +100,7 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
         for name, value in exact_score_fractions(model, cfg["n_samples"], s).items():
             fractions.setdefault(name, []).append(value)
     fractions = {name: fractions[name] for name in ROWS}
-    table = {name: {"mode_55": _mean_sd(v), "mode_m5m5": _mean_sd([1 - f for f in v])}
+    table = {name: {"mode_55": mean_sd(v), "mode_m5m5": mean_sd([1 - f for f in v])}
              for name, v in fractions.items()}
     _plot(table, fractions, samples, Path(out_dir) / "mixture_weights.png")
     fisher = fisher_per_sigma(model)

@@ -37,7 +37,7 @@ from ..metrics import energy_distance, mode_fractions
 from ..sampling import ANNEALED_EPS
 from ..samplers import (annealed_langevin, geometric_sigmas, max_pairwise_distance,
                         ncsnv2_num_levels, ncsnv2_step_size)
-from ._common import generator, new_figure, save_figure
+from ._common import generator, mean_sd, new_figure, save_figure
 
 DESCRIPTION = ("Annealed Langevin with the exact score of a 0.6/0.3/0.1 mixture, over a grid of "
                "noise levels, step sizes and steps per level.")
@@ -63,8 +63,7 @@ def three_modes() -> GaussianMixture:
 
 
 def _mean_sd(values) -> dict:
-    t = torch.tensor(values, dtype=torch.float64)
-    return {"mean": float(t.mean()), "sd": float(t.std()) if len(t) > 1 else 0.0, "n": len(t)}
+    return {**mean_sd(values), "n": len(values)}
 
 
 def _weight_error(x: torch.Tensor, gm: GaussianMixture) -> tuple[list[float], float]:

@@ -6,6 +6,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 
+def show_progress(progress: bool | None) -> bool:
+    """Whether to draw a progress bar: ``progress`` if given, else only in a terminal."""
+    return sys.stderr.isatty() if progress is None else progress
+
+
 class MetricsLog:
     """Appends one JSON object per line to ``run_dir/metrics.jsonl`` (and TensorBoard scalars)."""
 
@@ -13,7 +18,7 @@ class MetricsLog:
         self.path = None if run_dir is None else Path(run_dir) / "metrics.jsonl"
         if self.path is not None:
             self._truncate_after(start_step)
-        show = sys.stderr.isatty() if progress is None else progress
+        show = show_progress(progress)
         self.bar = tqdm(total=total, initial=start_step, disable=not show, desc="training",
                         unit="step", dynamic_ncols=True)
         self.tb = self._tensorboard(run_dir)
