@@ -34,6 +34,21 @@ def sample_quality(model, x: torch.Tensor, seed: int = 0, max_points: int = 2000
             "n_points": half}
 
 
+GRID_MARGIN = 1.5  # energy_nll's grid box: the normalised points' range ± this many data scales
+
+
+def grid_box(xn: torch.Tensor, margin: float = GRID_MARGIN) -> tuple:
+    """(x_lo, x_hi, y_lo, y_hi): the range of the 2-D points ``xn`` widened by ``margin``."""
+    lo, hi = xn.min(0).values - margin, xn.max(0).values + margin
+    return (lo[0].item(), hi[0].item(), lo[1].item(), hi[1].item())
+
+
+def log_det_normalizer(normalizer, d: int) -> float:
+    """Σ log scale over the d coordinates: log p(x) = log p_n(x_n) − this (change of variables)."""
+    log_scale = torch.log(normalizer.scale.double())
+    return float(log_scale.sum() * (1 if log_scale.ndim else d))
+
+
 def energy_nll(model, x: torch.Tensor, seed: int = 0) -> dict:
     """Negative log-likelihood (nats per sample, data units) of an energy model: log Z on a grid
     in 2-D, by annealed importance sampling otherwise."""
@@ -43,16 +58,13 @@ def energy_nll(model, x: torch.Tensor, seed: int = 0) -> dict:
     energy = lambda y: run.ema_net(y, None)  # noqa: E731 - noise-free energies
     d = xn[0].numel()
     if d == 2:
-        lo, hi = xn.min(0).values - 1.5, xn.max(0).values + 1.5
-        log_z, method = partition.grid_log_partition(energy, (lo[0].item(), hi[0].item(), lo[1].item(), hi[1].item())), "grid"
+        log_z, method = partition.grid_log_partition(energy, grid_box(xn)), "grid"
     else:
         g = torch.Generator(device=xn.device).manual_seed(seed)
         log_z, method = partition.ais_log_partition(energy, d, generator=g), "ais"
     with torch.no_grad():
         nll = partition.negative_log_likelihood(energy, xn, log_z)
-    # Change of variables back to data units: log p(x) = log p_n(x_n) − Σ log scale.
-    log_det = float(torch.log(run.normalizer.scale).sum() * (1 if run.normalizer.scale.ndim else d))
-    return {"nll": nll + log_det, "log_z_method": method}
+    return {"nll": nll + log_det_normalizer(run.normalizer, d), "log_z_method": method}
 
 
 BPD_IMAGES = 64  # images in the bits/dim subset of ``evaluate`` (about 10-40 s for an 8×8 U-Net on a CPU)
@@ -132,10 +144,7 @@ def image_bits_per_dim(model, x: torch.Tensor, *, n_images: int = BPD_IMAGES, le
                                        sigma_max=sigma_max_n, exact_trace=exact_trace,
                                        n_probes=n_probes, rtol=rtol, atol=atol, generator=probe_g,
                                        return_info=True)
-    log_det = torch.log(run.normalizer.scale.double()).sum().item()
-    if run.normalizer.scale.ndim == 0:
-        log_det *= d
-    bpd = bits_per_dim(log_p_n.double().cpu() - log_det, d, dequantize_levels=levels)
+    bpd = bits_per_dim(log_p_n.double().cpu() - log_det_normalizer(run.normalizer, d), d, dequantize_levels=levels)
     se = float(bpd.std() / math.sqrt(len(bpd))) if len(bpd) > 1 else math.nan
     return {"bits_per_dim": float(bpd.mean()), "bits_per_dim_se": se, "per_image": bpd,
             "n_images": len(bpd), "dequantize_levels": levels, "sigma": sigma_n * scale,

@@ -72,7 +72,7 @@ import torch
 
 from ..distributions import get_toy
 from ..estimator import ScoreModel
-from ..evaluation import energy_nll
+from ..evaluation import GRID_MARGIN, energy_nll, grid_box
 from ..partition import grid_log_partition
 from ..training.config import DEFAULTS
 from ._common import generator, new_figure, save_figure
@@ -129,11 +129,6 @@ def train_energy_model(method: str, x: torch.Tensor, steps: int, seed: int) -> t
     return model, {"diverged": False, "error": None, "seconds_per_step": statistics.median(per_step)}
 
 
-def _box(xn: torch.Tensor, margin: float) -> tuple:
-    lo, hi = xn.min(0).values - margin, xn.max(0).values + margin
-    return (lo[0].item(), hi[0].item(), lo[1].item(), hi[1].item())
-
-
 def log_mass_outside_box(model: ScoreModel, x: torch.Tensor) -> dict:
     """log Z_θ on the evaluation box widened by ``WIDE_MARGIN`` minus log Z_θ on the box itself.
 
@@ -144,7 +139,7 @@ def log_mass_outside_box(model: ScoreModel, x: torch.Tensor) -> dict:
     """
     xn = model.normalizer_.forward(torch.as_tensor(x, dtype=torch.float32))
     net, device = model.network_, model.device_
-    box, wide = _box(xn, 1.5), _box(xn, 1.5 + WIDE_MARGIN)
+    box, wide = grid_box(xn), grid_box(xn, GRID_MARGIN + WIDE_MARGIN)
     n_wide = round(GRID_N * (wide[1] - wide[0]) / (box[1] - box[0]))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
