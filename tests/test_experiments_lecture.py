@@ -9,7 +9,7 @@ from conftest import run_quick_experiment
 from scorelab.distributions import get_toy
 from scorelab.experiments import EXPERIMENTS
 from scorelab.experiments.low_density import pearson
-from scorelab.experiments.manifold import curve_coverage, nearest_parameter
+from scorelab.experiments.manifold import curve_coverage
 
 
 def test_the_four_are_registered():
@@ -53,7 +53,7 @@ def test_curve_coverage_of_exact_curve_points_is_full():
     # 100 points in each of the 24 bins of t, every one at least a grid step from a bin edge.
     t = (torch.arange(2400, dtype=torch.float64) + 0.5) * (2 * math.pi / 2400)
     x = curve.point(t).float()
-    assert torch.allclose(nearest_parameter(curve, x), t, atol=2 * math.pi / 4096)
+    assert torch.allclose(curve.nearest_t(x, n_grid=4096), t, atol=2 * math.pi / 4096)
     cov = curve_coverage(curve, x, torch.ones(len(x), dtype=torch.bool))
     assert cov["coverage"] == 1.0 and cov["tv_to_uniform"] < 1e-9
     none = curve_coverage(curve, x, torch.zeros(len(x), dtype=torch.bool))

@@ -186,15 +186,21 @@ class Curve:
         return points
 
     @torch.no_grad()
+    def nearest_t(self, x, n_grid: int = 2048) -> torch.Tensor:
+        """t of the nearest of ``n_grid`` equally spaced curve points c(t), for each row of ``x`` (float64)."""
+        x64 = _as_points(x, self.dim).double()
+        grid_t = torch.arange(n_grid, dtype=torch.float64) * (2 * math.pi / n_grid)
+        grid = self.point(grid_t)
+        return grid_t[torch.cat([torch.cdist(chunk, grid).argmin(dim=1) for chunk in x64.split(4096)])]
+
+    @torch.no_grad()
     def distance_to_curve(self, x, n_grid: int = 2048) -> torch.Tensor:
         """min_t |x - c(t)|, shape (n,): the nearest of n_grid equally spaced t, refined by a
         golden-section search within one grid step (in float64)."""
         x = _as_points(x, self.dim)
         x64 = x.double()
         step = 2 * math.pi / n_grid
-        grid_t = torch.arange(n_grid, dtype=torch.float64) * step
-        grid = self.point(grid_t)
-        t0 = grid_t[torch.cat([torch.cdist(chunk, grid).argmin(dim=1) for chunk in x64.split(4096)])]
+        t0 = self.nearest_t(x64, n_grid)
 
         def sq_dist(t):
             return (x64 - self.point(t)).square().sum(dim=1)

@@ -60,14 +60,6 @@ QUICK = {"steps": 300, "eval_every": 50, "n_data": 2000, "n_samples": 300, "lang
          "annealed_steps": 15, "step_size": 1e-3, "n_probe": 300}
 
 
-def nearest_parameter(curve, x: torch.Tensor, n_grid: int = 4096) -> torch.Tensor:
-    """t of the nearest of ``n_grid`` equally spaced curve points, for each row of ``x`` (finite)."""
-    grid_t = torch.arange(n_grid, dtype=torch.float64) * (2 * math.pi / n_grid)
-    grid = curve.point(grid_t)
-    idx = torch.cat([torch.cdist(chunk.double(), grid).argmin(dim=1) for chunk in x.split(4096)])
-    return grid_t[idx]
-
-
 def curve_coverage(curve, x: torch.Tensor, on: torch.Tensor) -> dict:
     """How the samples ``x[on]`` (those on the curve) spread over its parameter t.
 
@@ -78,7 +70,7 @@ def curve_coverage(curve, x: torch.Tensor, on: torch.Tensor) -> dict:
     """
     counts = torch.zeros(T_BINS, dtype=torch.float64)
     if on.any():
-        t = nearest_parameter(curve, x[on])
+        t = curve.nearest_t(x[on], n_grid=4096)
         bins = (t / (2 * math.pi) * T_BINS).long().clamp(max=T_BINS - 1)
         counts = torch.bincount(bins, minlength=T_BINS).double()
     hist = counts / len(x)
