@@ -5,14 +5,11 @@ An experiment is a module with a one-line ``DESCRIPTION``, the ``CLAIM`` it show
 ``out_dir`` and returns its metrics (plain JSON-able values). :func:`run_experiment`
 creates the folder, runs it and writes ``metrics.json`` next to the figures.
 """
-import time
 from pathlib import Path
-
-import torch
 
 from . import ebm_training, noise_levels, score_field, sliced_vs_exact
 from . import dsm_sigma, low_density, manifold, mixture_weights
-from ._common import write_json
+from ._common import record_run
 
 EXPERIMENTS = {
     "score-field": score_field,
@@ -41,14 +38,7 @@ def run_experiment(name: str, out_root="runs/experiments", quick: bool = False, 
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
-    out_dir = Path(out_root) / name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    metrics = dict(EXPERIMENTS[name].run(out_dir, quick=quick, seed=seed))
-    metrics["run"] = {"experiment": name, "quick": quick, "seed": seed,
-                      "seconds": time.perf_counter() - start, "torch_threads": torch.get_num_threads()}
-    write_json(metrics, out_dir / "metrics.json")
-    return metrics
+    return record_run(name, EXPERIMENTS[name].run, Path(out_root) / name, quick, seed)
 
 
 __all__ = ["EXPERIMENTS", "list_experiments", "run_experiment"]

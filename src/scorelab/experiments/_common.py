@@ -86,3 +86,16 @@ def mean_sd(values) -> dict:
     """Mean and sample standard deviation (0 for a single value)."""
     values = [float(v) for v in values]
     return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def record_run(name: str, run_fn, out_dir, quick: bool, seed: int, **options) -> dict:
+    """``run_fn(out_dir, quick=quick, seed=seed, **options)`` with a ``"run"`` entry added (name,
+    quick, seed, the options, wall-clock seconds, torch threads), written to ``out_dir/metrics.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    metrics = dict(run_fn(out_dir, quick=quick, seed=seed, **options))
+    metrics["run"] = {"experiment": name, "quick": quick, "seed": seed, **options,
+                      "seconds": time.perf_counter() - start, "torch_threads": torch.get_num_threads()}
+    write_json(metrics, out_dir / "metrics.json")
+    return metrics

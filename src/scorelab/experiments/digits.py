@@ -44,7 +44,7 @@ from ..data import digits_split
 from ..estimator import ScoreModel
 from ..evaluation import image_bits_per_dim
 from ..frechet import digit_report
-from ._common import new_figure, save_figure, write_json
+from ._common import new_figure, record_run, save_figure
 
 DESCRIPTION = ("A noise-conditional U-Net trained on the 8×8 digits in minutes on a CPU, sampled "
                "by every sampler at several NFE and scored by a Fréchet distance.")
@@ -302,11 +302,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="runs/experiments/digits", help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     args = parser.parse_args(argv)
-    start = time.perf_counter()
-    metrics = run(Path(args.out), quick=args.quick, seed=args.seed)
-    metrics["run"] = {"experiment": "digits", "quick": args.quick, "seed": args.seed,
-                      "seconds": time.perf_counter() - start, "torch_threads": torch.get_num_threads()}
-    write_json(metrics, Path(args.out) / "metrics.json")
+    metrics = record_run("digits", run, args.out, args.quick, args.seed)
     t = metrics["targets"]
     print(f"annealed {t['annealed']['nfe']} NFE: FD {t['annealed']['fd']:.2f} = "
           f"{t['annealed']['fd_ratio']:.2f}x floor, {t['annealed']['digits_present']} digits "

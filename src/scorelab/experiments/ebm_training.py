@@ -322,22 +322,15 @@ def main(argv=None) -> dict:
 
     (Not run as ``python -m``: the experiments package imports this module first.)"""
     import argparse
-    import time
 
-    from ._common import write_json
+    from ._common import record_run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/experiments/ebm-training-5-seeds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cd-seeds", type=int, default=SWEEP_SEEDS)
     args = parser.parse_args(argv)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    metrics = run(out_dir, quick=False, seed=args.seed, cd_seeds=args.cd_seeds)
-    metrics["run"] = {"experiment": "ebm-training", "quick": False, "seed": args.seed, "cd_seeds": args.cd_seeds,
-                      "seconds": time.perf_counter() - start, "torch_threads": torch.get_num_threads()}
-    write_json(metrics, out_dir / "metrics.json")
+    metrics = record_run("ebm-training", run, args.out, False, args.seed, cd_seeds=args.cd_seeds)
     for toy, check in metrics["cd_seed_check"].items():
         print(f"{toy}: CD NLL {check['nll_mean']:.3f} ± {check['nll_sd']:.3f} over {len(check['runs'])} seeds, "
               f"best score matching {check['reference_nll']:.3f}, "
