@@ -187,12 +187,12 @@ def sliced_vs_dsm(quick):
     for d in (2, 64, 256) if not quick else (2,):
         net = cases.network("score", d, cases.Setup())
         x = torch.randn(256, d)
-        g = [_gen() for _ in range(3)]
+        g = [_gen() for _ in range(4)]
         fns = {"DSM": _step(net, lambda: sl.denoising_score_matching(net, x, 0.1, generator=g[0])),
                "sliced SM": _step(net, lambda: sl.sliced_score_matching(net, x, generator=g[1])),
                "sliced SM, hand-written": _step(net, lambda: hw.sliced(net, x, g[2])),
                "finite-difference SSM (approximation)": _step(
-                   net, lambda: proto.sliced_finite_difference(net, x, generator=g[0]))}
+                   net, lambda: sl.sliced_score_matching(net, x, generator=g[3], method="finite_difference"))}
         yield ("score net, batch 256 (loss + backward)", d, fns, None)
 
 

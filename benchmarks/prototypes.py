@@ -3,8 +3,7 @@
 Nothing here is imported by the library. Two kinds of code live here:
 
 * candidates: changes the benchmark could recommend for ``src/``, written so that they can be
-  dropped in (the exact-trace alternatives, the hoisted Langevin loops, CD with them, and
-  finite-difference sliced score matching);
+  dropped in (the exact-trace alternatives, the hoisted Langevin loops and CD with them);
 * "before" versions of fixes that have since moved into ``src/`` (the energy score by
   ``torch.func.grad`` and the exact trace with all d products in one batch), kept so that the
   gain of each fix can still be measured. The fixes themselves are imported from scorelab.
@@ -162,17 +161,3 @@ def contrastive_divergence(energy, x, *, sigma=None, n_steps=20, step_size=1e-2,
         raise FloatingPointError("contrastive_divergence: non-finite energy")
     return e_pos.mean() - e_neg.mean() + alpha * (e_pos**2 + e_neg**2).mean()
 
-
-# ---------------------------------------------------------------- sliced score matching
-
-def sliced_finite_difference(score_fn, x, eps=1e-2, generator=None):
-    """An *approximation*, not the same quantity: finite-difference sliced score matching
-    (FD-SSM, Pang et al. 2020). With s± = vᵀs(x ± εv): vᵀ∇ₓ(vᵀs) ≈ (s₊ − s₋)/(2ε) and
-    vᵀs ≈ (s₊ + s₋)/2, so the loss needs one forward pass on 2·batch rows and a first-order
-    backward, no second-order one; its bias is O(ε²)."""
-    b = x.shape[0]
-    v = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    xx = torch.cat([x + eps * v, x - eps * v])
-    vs = sum_except_batch(v.repeat((2,) + (1,) * (x.ndim - 1)) * score_fn(xx, as_sigma(0.0, xx)))
-    plus, minus = vs[:b], vs[b:]
-    return (0.5 * (0.5 * (plus + minus)) ** 2 + (plus - minus) / (2 * eps)).mean()
