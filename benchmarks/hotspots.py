@@ -3,7 +3,8 @@
 Each experiment times scorelab as it is ("now") against the candidate change and the
 hand-written baseline, interleaved in one process. Where a fix has moved into ``src/`` (the
 autograd energy score, the chunked exact trace), "now" is that fix and it is timed against the
-"before" version kept in ``prototypes.py``. Both the median and the minimum over the
+"before" version (the energy score's in ``prototypes.py``; the trace's, all d products in one
+batch, is ``handwritten.exact_batched``). Both the median and the minimum over the
 repetitions are reported: on a shared machine the minimum is the steadier estimate of the
 intrinsic cost. Before timing, each candidate is checked to compute the same loss (and the
 same parameter gradients) as scorelab.
@@ -162,7 +163,7 @@ def exact_trace(quick):
             x = torch.randn(256, d)
             score = net if family == "score" else proto.FuncGradEnergyScore(net)
             variants = {
-                "before: vmap (is_grads_batched, all d at once)": lambda: proto.exact_all_at_once(score, x),
+                "before: vmap (is_grads_batched, all d at once)": lambda: hw.exact_batched(score, x),
                 "loop": lambda: sl.exact_score_matching(score, x, method="loop"),
                 "is_grads_batched in chunks of 16": lambda: sl.exact_score_matching(score, x, method="vmap"),
                 "torch.func.vmap(jacrev)": lambda: proto.exact_func_jacrev(score, x),
@@ -253,7 +254,8 @@ def hotspots_md(sections, counts, info) -> str:
              "from the wall-clock minima and from the CPU medians.",
              "`same result`: the variants give the same loss and parameter gradients (checked "
              "before timing, same seeds); blank where not applicable.",
-             "Candidates and the `before:` versions are in `benchmarks/prototypes.py`."]
+             "Candidates and the `before:` versions are in `benchmarks/prototypes.py`, except the exact "
+             "trace's (all d at once), which is `benchmarks/handwritten.py`'s `exact_batched`."]
     md = harness.header("Hotspots: what is slow in scorelab and what would fix it", info, notes)
     for s in sections:
         md += f"\n## {s['title']}\n\n"

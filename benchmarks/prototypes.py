@@ -5,8 +5,9 @@ Nothing here is imported by the library. Two kinds of code live here:
 * candidates: changes the benchmark could recommend for ``src/``, written so that they can be
   dropped in (the exact-trace alternatives, the hoisted Langevin loops and CD with them);
 * "before" versions of fixes that have since moved into ``src/`` (the energy score by
-  ``torch.func.grad`` and the exact trace with all d products in one batch), kept so that the
-  gain of each fix can still be measured. The fixes themselves are imported from scorelab.
+  ``torch.func.grad``), kept so that the gain of each fix can still be measured. The fixes
+  themselves are imported from scorelab. The exact trace before its fix (all d products in one
+  batch) is ``handwritten.exact_batched``.
 
 Each one computes the same quantity as its scorelab counterpart (``hotspots.py`` checks it),
 except where a docstring says it is an approximation.
@@ -34,20 +35,6 @@ class FuncGradEnergyScore:
 
 
 # ---------------------------------------------------------------- exact score matching
-
-def exact_all_at_once(score_fn, x, sigma=None):
-    """Before: scorelab's vectorised exact score matching with all d vector-Jacobian products in
-    one batched backward (``is_grads_batched``), replaced by chunks of 16 in
-    ``scorelab.objectives.score_matching._batched_trace``. Its intermediates are d×batch×width:
-    at large d, tens of MB per tensor, served by fresh mmaps (page faults, zeroing) every step."""
-    x = x.detach().requires_grad_(True)
-    s = score_fn(x, as_sigma(0.0 if sigma is None else sigma, x))
-    b, d = s.shape[0], s[0].numel()
-    basis = torch.eye(d, dtype=s.dtype, device=s.device).reshape(d, 1, *s.shape[1:])
-    (jac,) = torch.autograd.grad(s, x, basis.expand(d, *s.shape), create_graph=True, is_grads_batched=True)
-    trace = torch.diagonal(jac.reshape(d, b, d), dim1=0, dim2=2).sum(-1)
-    return (0.5 * sum_except_batch(s**2) + trace).mean()
-
 
 def exact_replicated(score_fn, x, sigma=None):
     """Exact score matching as sliced score matching over the d coordinate directions:
