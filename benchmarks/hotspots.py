@@ -102,26 +102,6 @@ def energy_score(quick):
         yield ("sliced SM loss + backward, batch 256", d, fns, _same(check, net))
 
 
-def contrastive_divergence(quick):
-    for d in (2, 64) if not quick else (2,):
-        net = cases.network("energy", d, cases.Setup())
-        x = torch.randn(256, d)
-        k = 20 if not quick else 5
-        g = [_gen() for _ in range(4)]
-        eps = 1e-2  # one step size for every variant (the library default is 5e-3)
-        check = {"now": lambda: sl.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=_gen()),
-                 "candidate": lambda: proto.contrastive_divergence(net, x, n_steps=k, step_size=eps,
-                                                                   generator=_gen())}
-        fns = {"now": _step(net, lambda: sl.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=g[0])),
-               "candidate: hoisted Langevin": _step(
-                   net, lambda: proto.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=g[1])),
-               "hand-written": _step(net, lambda: hw.contrastive_divergence(net, x, k, eps, 0.1, g[2]))}
-        if peers.available():
-            te = peers.cd_loss(peers.energy_model(net), k, eps, 0.1)
-            fns["torchebm"] = _step(net, lambda: te(x, generator=g[3])[0])
-        yield (f"CD-{k} loss + backward, batch 256", d, fns, _same(check, net))
-
-
 def langevin_overhead(quick):
     """Per-step book-keeping of scorelab's Langevin loops (as_sigma, SamplerRun.score,
     step_done) with a small score network, where it is most visible."""
@@ -216,7 +196,6 @@ def _op_counts():
 
 EXPERIMENTS = (
     ("Energy score: `torch.func.grad` vs `torch.autograd.grad`", energy_score),
-    ("Contrastive divergence", contrastive_divergence),
     ("Langevin loop overhead", langevin_overhead),
     ("Exact score matching: computing the trace", exact_trace),
     ("Sliced SM against DSM", sliced_vs_dsm),

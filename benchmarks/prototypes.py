@@ -3,7 +3,7 @@
 Nothing here is imported by the library. Two kinds of code live here:
 
 * candidates: changes the benchmark could recommend for ``src/``, written so that they can be
-  dropped in (the exact-trace alternatives, the hoisted Langevin loops and CD with them);
+  dropped in (the exact-trace alternatives and the hoisted Langevin loops);
 * "before" versions of fixes that have since moved into ``src/`` (the energy score by
   ``torch.func.grad``), kept so that the gain of each fix can still be measured. The fixes
   themselves are imported from scorelab. The exact trace before its fix (all d products in one
@@ -14,7 +14,6 @@ except where a docstring says it is an approximation.
 """
 import torch
 
-from scorelab.nn import score_from_energy
 from scorelab.samplers._base import SamplerRun, gaussian_like
 from scorelab.utils import as_sigma, sum_except_batch
 
@@ -134,17 +133,3 @@ def annealed_langevin(score_fn, x, sigmas, step_size, steps_per_level, denoise=T
             run.step_done(i, x, sigma_min)
         run.check(x, "the final denoising step diverged")
     return run.finish(x, return_info)
-
-
-def contrastive_divergence(energy, x, *, sigma=None, n_steps=20, step_size=1e-2, alpha=0.1,
-                           generator=None):
-    """scorelab's CD-k (no buffer) with the hoisted Langevin."""
-    score = score_from_energy(energy)
-    with torch.no_grad():
-        negatives = langevin(score, x.detach(), step_size, n_steps, sigma=0.0 if sigma is None else sigma,
-                             generator=generator)
-    e_pos, e_neg = energy(x, sigma), energy(negatives, sigma)
-    if not (torch.isfinite(e_pos).all() and torch.isfinite(e_neg).all()):
-        raise FloatingPointError("contrastive_divergence: non-finite energy")
-    return e_pos.mean() - e_neg.mean() + alpha * (e_pos**2 + e_neg**2).mean()
-
