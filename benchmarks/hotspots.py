@@ -146,18 +146,10 @@ def exact_trace(quick):
                 "before: vmap (is_grads_batched, all d at once)": lambda: hw.exact_batched(score, x),
                 "loop": lambda: sl.exact_score_matching(score, x, method="loop"),
                 "is_grads_batched in chunks of 16": lambda: sl.exact_score_matching(score, x, method="vmap"),
-                "torch.func.vmap(jacrev)": lambda: proto.exact_func_jacrev(score, x),
-                "torch.func.vmap(jvp)": lambda: proto.exact_jvp(score, x),
-                "tiled batch, one backward": lambda: proto.exact_replicated(score, x),
             }
             if family == "energy":
                 now = score_from_energy(net)
                 variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
-            if d >= 64:  # the candidates that lost at small d are not worth their seconds here
-                for name in ("torch.func.vmap(jvp)", "tiled batch, one backward"):
-                    variants.pop(name, None)
-            if d >= 256:
-                variants.pop("torch.func.vmap(jacrev)")
             same = _same(variants, net)
             fns = {name: _step(net, f) for name, f in variants.items()}
             yield (f"exact SM loss + backward, {family} net, batch 256", d, fns, same)
