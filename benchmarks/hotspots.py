@@ -9,7 +9,7 @@ repetitions are reported: on a shared machine the minimum is the steadier estima
 intrinsic cost. Before timing, each candidate is checked to compute the same loss (and the
 same parameter gradients) as scorelab.
 
-    python benchmarks/hotspots.py [--quick] [--threads 2]     # or: run.py --only hotspots
+    python benchmarks/hotspots.py [--quick] [--threads 1]     # or: run.py --only hotspots
 """
 import os
 
@@ -253,7 +253,7 @@ def hotspots_md(sections, counts, info) -> str:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1, as run.py)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
