@@ -43,13 +43,6 @@ def _step(net, loss_fn):
     return step
 
 
-def _no_grad(fn):
-    def call():
-        with torch.no_grad():
-            fn()
-    return call
-
-
 def _gen():
     return torch.Generator().manual_seed(0)
 
@@ -76,9 +69,9 @@ def energy_score(quick):
         net = cases.network("energy", d, cases.Setup())
         x = torch.randn(1024, d)
         before, now = proto.FuncGradEnergyScore(net), score_from_energy(net)
-        fns = {"before: torch.func.grad": _no_grad(lambda: before(x)),
-               "now: autograd.grad": _no_grad(lambda: now(x)),
-               "hand-written": _no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
+        fns = {"before: torch.func.grad": cases.no_grad(lambda: before(x)),
+               "now: autograd.grad": cases.no_grad(lambda: now(x)),
+               "hand-written": cases.no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
         yield ("score call under no_grad, 1024 points", d, fns, None)
         xb = torch.randn(256, d)
         check = {"before": lambda: sl.denoising_score_matching(before, xb, 0.1, generator=_gen()),
@@ -110,25 +103,25 @@ def langevin_overhead(quick):
         net = cases.network("score", 2, cases.Setup())
         x = torch.randn(batch, 2)
         g = [_gen() for _ in range(3)]
-        fns = {"now": _no_grad(lambda: langevin(net, x, 1e-3, n, generator=g[0])),
-               "candidate: hoisted loop": _no_grad(lambda: proto.langevin(net, x, 1e-3, n, generator=g[1])),
-               "hand-written": _no_grad(lambda: hw.langevin(net, x, 1e-3, n, 0.0, g[2]))}
+        fns = {"now": cases.no_grad(lambda: langevin(net, x, 1e-3, n, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(net, x, 1e-3, n, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.langevin(net, x, 1e-3, n, 0.0, g[2]))}
         same = torch.equal(langevin(net, x, 1e-3, 5, generator=_gen()), proto.langevin(net, x, 1e-3, 5, generator=_gen()))
         yield (f"Langevin, score net, {batch} particles × {n} steps", 2, fns, same)
         cnet = cases.network("score", 2, cases.Setup(), noise_conditional=True)
         sig = cases.sigmas(cases.Setup())
         per = n // 10
-        fns = {"now": _no_grad(lambda: annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[0])),
-               "candidate: hoisted loop": _no_grad(lambda: proto.annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[1])),
-               "hand-written": _no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), 1e-5, per, g[2]))}
+        fns = {"now": cases.no_grad(lambda: annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), 1e-5, per, g[2]))}
         same = torch.equal(annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()),
                            proto.annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()))
         yield (f"annealed Langevin, {batch} particles × {10 * per + 1} NFE", 2, fns, same)
         enet = cases.network("energy", 2, cases.Setup())
         score = score_from_energy(enet)
-        fns = {"now": _no_grad(lambda: langevin(score, x, 1e-3, n, generator=g[0])),
-               "candidate: hoisted loop": _no_grad(lambda: proto.langevin(score, x, 1e-3, n, generator=g[1])),
-               "hand-written": _no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, 1e-3, n, 0.0, g[2]))}
+        fns = {"now": cases.no_grad(lambda: langevin(score, x, 1e-3, n, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(score, x, 1e-3, n, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, 1e-3, n, 0.0, g[2]))}
         yield (f"Langevin, energy net, {batch} particles × {n} steps", 2, fns, None)
 
 
