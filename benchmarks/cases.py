@@ -174,7 +174,11 @@ def sampler_run(name, family, d, impl, setup, net=None, x=None):
             fn = lambda: hw.annealed_langevin(score, x, sig_list, eps_ann, per_level, g)
         else:
             fn = lambda: hw.langevin(score, x, eps, n, 0.0, g)
+    return no_grad(fn)
 
+
+def no_grad(fn):
+    """``fn`` as a zero-argument call that runs under ``torch.no_grad`` (its result dropped)."""
     def call():
         with torch.no_grad():
             fn()

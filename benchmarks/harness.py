@@ -138,10 +138,6 @@ def fmt_time(seconds: float | None) -> str:
     return f"{ms:.2f} ms"
 
 
-def fmt_ratio(a: float | None, b: float | None) -> str:
-    return "—" if a is None or b is None else f"{a / b:.2f}"
-
-
 def write(results_dir: Path, stem: str, markdown: str, payload: dict) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"{stem}.md").write_text(markdown)

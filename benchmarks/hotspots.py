@@ -3,12 +3,13 @@
 Each experiment times scorelab as it is ("now") against the candidate change and the
 hand-written baseline, interleaved in one process. Where a fix has moved into ``src/`` (the
 autograd energy score, the chunked exact trace), "now" is that fix and it is timed against the
-"before" version kept in ``prototypes.py``. Both the median and the minimum over the
+"before" version (the energy score's in ``prototypes.py``; the trace's, all d products in one
+batch, is ``handwritten.exact_batched``). Both the median and the minimum over the
 repetitions are reported: on a shared machine the minimum is the steadier estimate of the
 intrinsic cost. Before timing, each candidate is checked to compute the same loss (and the
 same parameter gradients) as scorelab.
 
-    python benchmarks/hotspots.py [--quick] [--threads 2]     # or: run.py --only hotspots
+    python benchmarks/hotspots.py [--quick] [--threads 1]     # or: run.py --only hotspots
 """
 import os
 
@@ -42,13 +43,6 @@ def _step(net, loss_fn):
     return step
 
 
-def _no_grad(fn):
-    def call():
-        with torch.no_grad():
-            fn()
-    return call
-
-
 def _gen():
     return torch.Generator().manual_seed(0)
 
@@ -75,9 +69,9 @@ def energy_score(quick):
         net = cases.network("energy", d, cases.Setup())
         x = torch.randn(1024, d)
         before, now = proto.FuncGradEnergyScore(net), score_from_energy(net)
-        fns = {"before: torch.func.grad": _no_grad(lambda: before(x)),
-               "now: autograd.grad": _no_grad(lambda: now(x)),
-               "hand-written": _no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
+        fns = {"before: torch.func.grad": cases.no_grad(lambda: before(x)),
+               "now: autograd.grad": cases.no_grad(lambda: now(x)),
+               "hand-written": cases.no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
         yield ("score call under no_grad, 1024 points", d, fns, None)
         xb = torch.randn(256, d)
         check = {"before": lambda: sl.denoising_score_matching(before, xb, 0.1, generator=_gen()),
@@ -101,26 +95,6 @@ def energy_score(quick):
         yield ("sliced SM loss + backward, batch 256", d, fns, _same(check, net))
 
 
-def contrastive_divergence(quick):
-    for d in (2, 64) if not quick else (2,):
-        net = cases.network("energy", d, cases.Setup())
-        x = torch.randn(256, d)
-        k = 20 if not quick else 5
-        g = [_gen() for _ in range(4)]
-        eps = 1e-2  # one step size for every variant (the library default is 5e-3)
-        check = {"now": lambda: sl.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=_gen()),
-                 "candidate": lambda: proto.contrastive_divergence(net, x, n_steps=k, step_size=eps,
-                                                                   generator=_gen())}
-        fns = {"now": _step(net, lambda: sl.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=g[0])),
-               "candidate: hoisted Langevin": _step(
-                   net, lambda: proto.contrastive_divergence(net, x, n_steps=k, step_size=eps, generator=g[1])),
-               "hand-written": _step(net, lambda: hw.contrastive_divergence(net, x, k, eps, 0.1, g[2]))}
-        if peers.available():
-            te = peers.cd_loss(peers.energy_model(net), k, eps, 0.1)
-            fns["torchebm"] = _step(net, lambda: te(x, generator=g[3])[0])
-        yield (f"CD-{k} loss + backward, batch 256", d, fns, _same(check, net))
-
-
 def langevin_overhead(quick):
     """Per-step book-keeping of scorelab's Langevin loops (as_sigma, SamplerRun.score,
     step_done) with a small score network, where it is most visible."""
@@ -129,25 +103,25 @@ def langevin_overhead(quick):
         net = cases.network("score", 2, cases.Setup())
         x = torch.randn(batch, 2)
         g = [_gen() for _ in range(3)]
-        fns = {"now": _no_grad(lambda: langevin(net, x, 1e-3, n, generator=g[0])),
-               "candidate: hoisted loop": _no_grad(lambda: proto.langevin(net, x, 1e-3, n, generator=g[1])),
-               "hand-written": _no_grad(lambda: hw.langevin(net, x, 1e-3, n, 0.0, g[2]))}
+        fns = {"now": cases.no_grad(lambda: langevin(net, x, 1e-3, n, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(net, x, 1e-3, n, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.langevin(net, x, 1e-3, n, 0.0, g[2]))}
         same = torch.equal(langevin(net, x, 1e-3, 5, generator=_gen()), proto.langevin(net, x, 1e-3, 5, generator=_gen()))
         yield (f"Langevin, score net, {batch} particles × {n} steps", 2, fns, same)
         cnet = cases.network("score", 2, cases.Setup(), noise_conditional=True)
         sig = cases.sigmas(cases.Setup())
         per = n // 10
-        fns = {"now": _no_grad(lambda: annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[0])),
-               "candidate: hoisted loop": _no_grad(lambda: proto.annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[1])),
-               "hand-written": _no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), 1e-5, per, g[2]))}
+        fns = {"now": cases.no_grad(lambda: annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), 1e-5, per, g[2]))}
         same = torch.equal(annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()),
                            proto.annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()))
         yield (f"annealed Langevin, {batch} particles × {10 * per + 1} NFE", 2, fns, same)
         enet = cases.network("energy", 2, cases.Setup())
         score = score_from_energy(enet)
-        fns = {"now": _no_grad(lambda: langevin(score, x, 1e-3, n, generator=g[0])),
-               "candidate: hoisted loop": _no_grad(lambda: proto.langevin(score, x, 1e-3, n, generator=g[1])),
-               "hand-written": _no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, 1e-3, n, 0.0, g[2]))}
+        fns = {"now": cases.no_grad(lambda: langevin(score, x, 1e-3, n, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(score, x, 1e-3, n, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, 1e-3, n, 0.0, g[2]))}
         yield (f"Langevin, energy net, {batch} particles × {n} steps", 2, fns, None)
 
 
@@ -162,21 +136,13 @@ def exact_trace(quick):
             x = torch.randn(256, d)
             score = net if family == "score" else proto.FuncGradEnergyScore(net)
             variants = {
-                "before: vmap (is_grads_batched, all d at once)": lambda: proto.exact_all_at_once(score, x),
+                "before: vmap (is_grads_batched, all d at once)": lambda: hw.exact_batched(score, x),
                 "loop": lambda: sl.exact_score_matching(score, x, method="loop"),
                 "is_grads_batched in chunks of 16": lambda: sl.exact_score_matching(score, x, method="vmap"),
-                "torch.func.vmap(jacrev)": lambda: proto.exact_func_jacrev(score, x),
-                "torch.func.vmap(jvp)": lambda: proto.exact_jvp(score, x),
-                "tiled batch, one backward": lambda: proto.exact_replicated(score, x),
             }
             if family == "energy":
                 now = score_from_energy(net)
                 variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
-            if d >= 64:  # the candidates that lost at small d are not worth their seconds here
-                for name in ("torch.func.vmap(jvp)", "tiled batch, one backward"):
-                    variants.pop(name, None)
-            if d >= 256:
-                variants.pop("torch.func.vmap(jacrev)")
             same = _same(variants, net)
             fns = {name: _step(net, f) for name, f in variants.items()}
             yield (f"exact SM loss + backward, {family} net, batch 256", d, fns, same)
@@ -187,12 +153,12 @@ def sliced_vs_dsm(quick):
     for d in (2, 64, 256) if not quick else (2,):
         net = cases.network("score", d, cases.Setup())
         x = torch.randn(256, d)
-        g = [_gen() for _ in range(3)]
+        g = [_gen() for _ in range(4)]
         fns = {"DSM": _step(net, lambda: sl.denoising_score_matching(net, x, 0.1, generator=g[0])),
                "sliced SM": _step(net, lambda: sl.sliced_score_matching(net, x, generator=g[1])),
                "sliced SM, hand-written": _step(net, lambda: hw.sliced(net, x, g[2])),
                "finite-difference SSM (approximation)": _step(
-                   net, lambda: proto.sliced_finite_difference(net, x, generator=g[0]))}
+                   net, lambda: sl.sliced_score_matching(net, x, generator=g[3], method="finite_difference"))}
         yield ("score net, batch 256 (loss + backward)", d, fns, None)
 
 
@@ -215,7 +181,6 @@ def _op_counts():
 
 EXPERIMENTS = (
     ("Energy score: `torch.func.grad` vs `torch.autograd.grad`", energy_score),
-    ("Contrastive divergence", contrastive_divergence),
     ("Langevin loop overhead", langevin_overhead),
     ("Exact score matching: computing the trace", exact_trace),
     ("Sliced SM against DSM", sliced_vs_dsm),
@@ -253,7 +218,8 @@ def hotspots_md(sections, counts, info) -> str:
              "from the wall-clock minima and from the CPU medians.",
              "`same result`: the variants give the same loss and parameter gradients (checked "
              "before timing, same seeds); blank where not applicable.",
-             "Candidates and the `before:` versions are in `benchmarks/prototypes.py`."]
+             "Candidates and the `before:` versions are in `benchmarks/prototypes.py`, except the exact "
+             "trace's (all d at once), which is `benchmarks/handwritten.py`'s `exact_batched`."]
     md = harness.header("Hotspots: what is slow in scorelab and what would fix it", info, notes)
     for s in sections:
         md += f"\n## {s['title']}\n\n"
@@ -280,7 +246,7 @@ def hotspots_md(sections, counts, info) -> str:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1, as run.py)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -3,20 +3,19 @@
 Nothing here is imported by the library. Two kinds of code live here:
 
 * candidates: changes the benchmark could recommend for ``src/``, written so that they can be
-  dropped in (the exact-trace alternatives, the hoisted Langevin loops, CD with them, and
-  finite-difference sliced score matching);
-* "before" versions of fixes that have since moved into ``src/`` (the energy score by
-  ``torch.func.grad`` and the exact trace with all d products in one batch), kept so that the
-  gain of each fix can still be measured. The fixes themselves are imported from scorelab.
+  dropped in: ``langevin`` and ``annealed_langevin`` with their per-step book-keeping hoisted
+  out of the loop;
+* a "before" version of a fix that has since moved into ``src/``: ``FuncGradEnergyScore``, the
+  energy score by ``torch.func.grad``, kept so that the gain of the fix can still be measured
+  (the fix itself, the autograd energy score, is imported from scorelab). The exact trace's
+  "before" (all d products in one batch) is ``handwritten.exact_batched``.
 
-Each one computes the same quantity as its scorelab counterpart (``hotspots.py`` checks it),
-except where a docstring says it is an approximation.
+Each one computes the same quantity as its scorelab counterpart (``hotspots.py`` checks it).
 """
 import torch
 
-from scorelab.nn import score_from_energy
 from scorelab.samplers._base import SamplerRun, gaussian_like
-from scorelab.utils import as_sigma, sum_except_batch
+from scorelab.utils import as_sigma
 
 
 # ---------------------------------------------------------------- energy score
@@ -32,71 +31,6 @@ class FuncGradEnergyScore:
         def total_energy(y):
             return self.energy(y, sigma).sum()
         return -torch.func.grad(total_energy)(x)
-
-
-# ---------------------------------------------------------------- exact score matching
-
-def exact_all_at_once(score_fn, x, sigma=None):
-    """Before: scorelab's vectorised exact score matching with all d vector-Jacobian products in
-    one batched backward (``is_grads_batched``), replaced by chunks of 16 in
-    ``scorelab.objectives.score_matching._batched_trace``. Its intermediates are d×batch×width:
-    at large d, tens of MB per tensor, served by fresh mmaps (page faults, zeroing) every step."""
-    x = x.detach().requires_grad_(True)
-    s = score_fn(x, as_sigma(0.0 if sigma is None else sigma, x))
-    b, d = s.shape[0], s[0].numel()
-    basis = torch.eye(d, dtype=s.dtype, device=s.device).reshape(d, 1, *s.shape[1:])
-    (jac,) = torch.autograd.grad(s, x, basis.expand(d, *s.shape), create_graph=True, is_grads_batched=True)
-    trace = torch.diagonal(jac.reshape(d, b, d), dim1=0, dim2=2).sum(-1)
-    return (0.5 * sum_except_batch(s**2) + trace).mean()
-
-
-def exact_replicated(score_fn, x, sigma=None):
-    """Exact score matching as sliced score matching over the d coordinate directions:
-    tr(∇ₓs) = Σᵢ eᵢᵀ∇ₓ(eᵢᵀs). The batch is tiled d times (block i probes eᵢ), so the d
-    vector-Jacobian products are one ordinary backward pass of a (d·batch)-row forward, with
-    no vmap machinery. Needs a network whose outputs do not mix samples (every scorelab
-    network)."""
-    b, d = x.shape[0], x[0].numel()
-    xr = x.detach().repeat((d,) + (1,) * (x.ndim - 1)).requires_grad_(True)
-    sig = as_sigma(0.0 if sigma is None else sigma, x).repeat(d)
-    s = score_fn(xr, sig)
-    sf = s.reshape(d, b, d)
-    picked = torch.diagonal(sf, dim1=0, dim2=2).sum()  # Σ_i Σ_b s[i-th block, b, i]
-    (g,) = torch.autograd.grad(picked, xr, create_graph=True)
-    trace = torch.diagonal(g.reshape(d, b, d), dim1=0, dim2=2).sum(-1)
-    first = 0.5 * sum_except_batch(sf[0] ** 2)
-    return (first + trace).mean()
-
-
-def exact_func_jacrev(score_fn, x, sigma=None):
-    """tr(∇ₓs) from ``torch.func.vmap(torch.func.jacrev(per-sample score))``: the full
-    d×d Jacobian per sample, then its diagonal (torchebm's way)."""
-    x = x.detach().requires_grad_(True)
-    sig = as_sigma(0.0 if sigma is None else sigma, x)
-    s = score_fn(x, sig)
-
-    def one(xi, si):
-        return score_fn(xi.unsqueeze(0), si.unsqueeze(0)).squeeze(0)
-
-    jac = torch.func.vmap(torch.func.jacrev(one))(x.detach(), sig)
-    trace = torch.diagonal(jac.reshape(x.shape[0], x[0].numel(), -1), dim1=1, dim2=2).sum(-1)
-    return (0.5 * sum_except_batch(s**2) + trace).mean()
-
-
-def exact_jvp(score_fn, x, sigma=None):
-    """tr(∇ₓs) by forward mode: d Jacobian-vector products ∇ₓs·eᵢ batched with
-    ``torch.func.vmap(torch.func.jvp)``, then reverse mode over them for the parameters."""
-    b, d = x.shape[0], x[0].numel()
-    sig = as_sigma(0.0 if sigma is None else sigma, x)
-    s = score_fn(x, sig)
-    basis = torch.eye(d, dtype=x.dtype).reshape(d, 1, *x.shape[1:]).expand(d, *x.shape)
-
-    def jvp_along(v):
-        return torch.func.jvp(lambda y: score_fn(y, sig), (x,), (v,))[1]
-
-    jv = torch.func.vmap(jvp_along)(basis)  # (d, b, ...): ∇ₓs·eᵢ
-    trace = torch.diagonal(jv.reshape(d, b, d), dim1=0, dim2=2).sum(-1)
-    return (0.5 * sum_except_batch(s**2) + trace).mean()
 
 
 # ---------------------------------------------------------------- Langevin
@@ -148,31 +82,3 @@ def annealed_langevin(score_fn, x, sigmas, step_size, steps_per_level, denoise=T
             run.step_done(i, x, sigma_min)
         run.check(x, "the final denoising step diverged")
     return run.finish(x, return_info)
-
-
-def contrastive_divergence(energy, x, *, sigma=None, n_steps=20, step_size=1e-2, alpha=0.1,
-                           generator=None):
-    """scorelab's CD-k (no buffer) with the hoisted Langevin."""
-    score = score_from_energy(energy)
-    with torch.no_grad():
-        negatives = langevin(score, x.detach(), step_size, n_steps, sigma=0.0 if sigma is None else sigma,
-                             generator=generator)
-    e_pos, e_neg = energy(x, sigma), energy(negatives, sigma)
-    if not (torch.isfinite(e_pos).all() and torch.isfinite(e_neg).all()):
-        raise FloatingPointError("contrastive_divergence: non-finite energy")
-    return e_pos.mean() - e_neg.mean() + alpha * (e_pos**2 + e_neg**2).mean()
-
-
-# ---------------------------------------------------------------- sliced score matching
-
-def sliced_finite_difference(score_fn, x, eps=1e-2, generator=None):
-    """An *approximation*, not the same quantity: finite-difference sliced score matching
-    (FD-SSM, Pang et al. 2020). With s± = vᵀs(x ± εv): vᵀ∇ₓ(vᵀs) ≈ (s₊ − s₋)/(2ε) and
-    vᵀs ≈ (s₊ + s₋)/2, so the loss needs one forward pass on 2·batch rows and a first-order
-    backward, no second-order one; its bias is O(ε²)."""
-    b = x.shape[0]
-    v = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    xx = torch.cat([x + eps * v, x - eps * v])
-    vs = sum_except_batch(v.repeat((2,) + (1,) * (x.ndim - 1)) * score_fn(xx, as_sigma(0.0, xx)))
-    plus, minus = vs[:b], vs[b:]
-    return (0.5 * (0.5 * (plus + minus)) ** 2 + (plus - minus) / (2 * eps)).mean()

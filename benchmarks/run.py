@@ -76,8 +76,8 @@ def ratio(a: dict | None, b: dict | None) -> dict | None:
     return {"ratio": a["median_s"] / b["median_s"], "q1": q[0], "q3": q[2]}
 
 
-def fmt_ratio(r: dict | None, suffix: str = "") -> str:
-    return "—" if r is None else f"{r['ratio']:.2f}{suffix} ({r['q1']:.2f}–{r['q3']:.2f})"
+def fmt_ratio(r: dict | None) -> str:
+    return "—" if r is None else f"{r['ratio']:.2f} ({r['q1']:.2f}–{r['q3']:.2f})"
 
 
 def ratio_cell(res: dict, a: str, b: str) -> str:
@@ -116,6 +116,19 @@ def time_cases(kind: str, specs: dict, mode: Mode, log) -> list[dict]:
     return rows
 
 
+def case(r: dict) -> str:
+    """A timed row's label in the verdict tables."""
+    return f"{r['label']} / {r['family']} / d={r['d']}"
+
+
+def collect(pairs, limit, strict=False):
+    """[(label, ratio)] -> (misses, table) against ``limit`` (``strict``: must be below)."""
+    table = [{"case": lab, **q} for lab, q in pairs if q is not None]
+    misses = [f"{t['case']}: {fmt_ratio(t)}" for t in table
+              if (t["ratio"] >= limit if strict else t["ratio"] > limit)]
+    return misses, table
+
+
 # ---------------------------------------------------------------- objectives
 
 def objective_verdicts(rows: list[dict]) -> list[dict]:
@@ -124,16 +137,6 @@ def objective_verdicts(rows: list[dict]) -> list[dict]:
 
     def sl(name, fam, d):
         return by.get((name, fam, d), {}).get("scorelab")
-
-    def collect(pairs, limit, strict=False):
-        """[(label, ratio)] -> (misses, table) against ``limit`` (``strict``: must be below)."""
-        table = [{"case": lab, **q} for lab, q in pairs if q is not None]
-        misses = [f"{t['case']}: {fmt_ratio(t)}" for t in table
-                  if (t["ratio"] >= limit if strict else t["ratio"] > limit)]
-        return misses, table
-
-    def case(r):
-        return f"{r['label']} / {r['family']} / d={r['d']}"
 
     out = []
     misses, table = collect([(case(r), ratio(r["results"].get("scorelab"), r["results"].get("handwritten")))
@@ -214,13 +217,10 @@ def objectives_md(rows, verdicts, info, mode) -> str:
 # ---------------------------------------------------------------- samplers
 
 def sampler_verdicts(rows):
-    def case(r):
-        return f"{r['label']} / {r['family']} / d={r['d']}"
-    te = [{"case": case(r), **ratio(r["results"]["scorelab"], r["results"]["torchebm"])}
-          for r in rows if "torchebm" in r["results"]]
-    hw = [{"case": case(r), **ratio(r["results"]["scorelab"], r["results"]["handwritten"])} for r in rows]
-    te_miss = [f"{t['case']}: {fmt_ratio(t)}" for t in te if t["ratio"] >= 1]
-    hw_miss = [f"{t['case']}: {fmt_ratio(t)}" for t in hw if t["ratio"] > SLOWER_THAN_HANDWRITTEN]
+    te_miss, te = collect([(case(r), ratio(r["results"]["scorelab"], r["results"]["torchebm"]))
+                           for r in rows if "torchebm" in r["results"]], 1.0, strict=True)
+    hw_miss, hw = collect([(case(r), ratio(r["results"]["scorelab"], r["results"]["handwritten"]))
+                           for r in rows], SLOWER_THAN_HANDWRITTEN)
     return [
         {"target": "faster than torchebm on every sampler both have", "met": (not te_miss) if te else None,
          "misses": te_miss, "ratios": te},
@@ -268,9 +268,9 @@ def run_memory(mode: Mode, threads: int, log) -> list[dict]:
     sampler_setup = {**setup, "n_steps": min(setup["n_steps"], setup["n_sigmas"])}
     for kind, table_ in (("objective", cases.OBJECTIVES), ("sampler", cases.SAMPLERS)):
         for name, (label, families, impls) in table_.items():
+            if mode.memory_names is not None and name not in mode.memory_names:
+                continue
             for family in families:
-                if mode.memory_names is not None and name not in mode.memory_names:
-                    continue
                 for d in mode.memory_dims:
                     for impl in impls_here(impls, kind, family):
                         specs.append({"kind": kind, "name": name, "label": label, "family": family,
@@ -280,7 +280,7 @@ def run_memory(mode: Mode, threads: int, log) -> list[dict]:
         json.dump({"cases": specs, "threads": threads}, f)
     try:
         proc = subprocess.Popen([sys.executable, str(HERE / "memory.py"), f.name], stdout=subprocess.PIPE,
-                                text=True, env=os.environ.copy())
+                                text=True)
         out = []
         for line in proc.stdout:
             rec = json.loads(line)
@@ -318,9 +318,11 @@ def memory_md(recs, info, mode) -> str:
                 return None
             return None if "error" in r else r["growth_kib"] / 1024
         cells = [f"{mib(i):.1f}" if mib(i) is not None else ("error" if i in g else "—") for i in cases.IMPLS]
-        ratio = lambda a, b: f"{mib(a) / mib(b):.2f}" if mib(a) and mib(b) else "—"  # noqa: E731
-        body.append([kind, label, family, d] + cells + [ratio("scorelab", "handwritten"),
-                                                        ratio("scorelab", "torchebm")])
+
+        def over(a, b):
+            return f"{mib(a) / mib(b):.2f}" if mib(a) and mib(b) else "—"
+        body.append([kind, label, family, d] + cells + [over("scorelab", "handwritten"),
+                                                        over("scorelab", "torchebm")])
     md += "\n" + harness.table(["kind", "case", "network", "d", "scorelab", "hand-written", "torchebm",
                                 "scorelab / hand-written", "scorelab / torchebm"], body, "lllrrrrrr")
     return md
