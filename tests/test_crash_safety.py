@@ -41,7 +41,9 @@ from scorelab.training import checkpoint as ckpt
 N_KILLS = int(os.environ.get("SCORELAB_CRASH_KILLS", 20))
 N_CHAINS = max(3, N_KILLS // 7)  # each starts in a fresh directory with a kill around its step-0 checkpoint
 SEED = 2024
-SETTINGS = ["--set", "model.width=8", "--set", "training.steps=300", "--set", "training.batch_size=32",
+STEPS = 300
+MODES = ("start-up", "step-0", "random", "mid-write")
+SETTINGS = ["--set", "model.width=8", "--set", f"training.steps={STEPS}", "--set", "training.batch_size=32",
             "--set", "training.checkpoint_every=1", "--set", "training.eval_every=50", "--quiet"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
 
@@ -105,12 +107,6 @@ def _not_a_run_yet(run: Path, csv: Path, capsys) -> None:
     assert len(err.splitlines()) == 1 and "nothing to resume" in err, err
 
 
-def _finish(csv: Path, run: Path, last_step) -> None:
-    """One uninterrupted process (in this one, to save a start-up) ends the chain."""
-    resume = "--resume" if last_step is not None else "--force"
-    assert main(["train", str(csv), "--out", str(run), *SETTINGS, resume]) == 0
-
-
 @pytest.mark.slow  # ~70 s of CPU: 20+ interpreter start-ups
 def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsys):
     t0 = time.monotonic()
@@ -121,13 +117,22 @@ def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsy
     run, log = tmp_path / "run", []
     chains = completed = 0
     last_step = None  # None: the directory is not a run
+
+    def end_chain(finish: bool) -> None:
+        """End the chain in ``run``: unless its last process ran to the end, one uninterrupted
+        process (in this one, to save a start-up) finishes it; it must equal the reference."""
+        nonlocal completed, last_step
+        if finish:
+            resume = "--resume" if last_step is not None else "--force"
+            assert main(["train", str(points_csv), "--out", str(run), *SETTINGS, resume]) == 0
+        _assert_same_as(reference, run)
+        completed += 1
+        shutil.rmtree(run)
+        last_step = None
+
     while len(log) < N_KILLS:
         if len(log) >= N_KILLS * chains // N_CHAINS and run.exists():  # time for a new chain
-            _finish(points_csv, run, last_step)
-            _assert_same_as(reference, run)
-            completed += 1
-            shutil.rmtree(run)
-            last_step = None
+            end_chain(finish=True)
         if not run.exists():
             chains += 1
             mode = "step-0" if chains % 2 else "start-up"
@@ -168,25 +173,21 @@ def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsy
             assert model.data_shape_ == (2,)
             step = json.loads(_checkpoint(run)[1]["step"])
             assert last_step is None or step >= last_step, (last_step, step)
+        last_step = step
         if killed:
             log.append({"mode": mode, "delay": delay, "step": step, "tmp_left": bool(leftovers)})
-        elif step == 300:  # this chain is done: compare, and start another
-            _assert_same_as(reference, run)
-            completed += 1
-            shutil.rmtree(run)
-            step = None
-        last_step = step
+        else:  # the process exited 0: it ran to the end, so this chain is done; start another
+            assert step == STEPS, step
+            end_chain(finish=False)
 
-    _finish(points_csv, run, last_step)
-    _assert_same_as(reference, run)
-    completed += 1
+    end_chain(finish=True)
 
     summary = {"kills": len(log), "chains": chains, "completed": completed,
                "not a run yet": sum(e["step"] is None for e in log),
                "left a temporary file": sum(e["tmp_left"] for e in log),
-               "by mode": {m: sum(e["mode"] == m for e in log) for m in ("start-up", "step-0", "random", "mid-write")}}
+               "by mode": {m: sum(e["mode"] == m for e in log) for m in MODES}}
     print("crash-safety summary:", json.dumps(summary), f"{time.monotonic() - t0:.0f} s", file=sys.stderr)
-    assert len(log) >= N_KILLS
+    assert all(summary["by mode"].values()), summary  # every way of killing did kill at least once
     assert summary["left a temporary file"] >= 1  # the mid-write kills did land mid-write
 
 
