@@ -16,11 +16,18 @@ from scorelab.training import loop
 _REAL_STEP = loop._optimisation_step
 TINY = ["--set", "training.steps=20", "--set", "training.eval_every=10", "--set", "model.width=8",
         "--set", "training.batch_size=32", "--quiet"]
+EVERY_5 = [*TINY, "--set", "training.checkpoint_every=5"]
 
 
 @pytest.fixture(scope="module")
 def trained_run(tiny_run, points_csv):
     return tiny_run(points_csv, TINY)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_every_5(tiny_run, points_csv):
+    """The reference for resumes: a run with a checkpoint every 5 steps that nothing interrupted."""
+    return tiny_run(points_csv, EVERY_5)
 
 
 @pytest.fixture
@@ -113,18 +120,17 @@ def _nan_gradient(loss, state):
 
 
 @pytest.mark.parametrize("poison", [_nan_loss, _inf_loss])
-def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, points_csv, tmp_path, capsys, written, monkeypatch):
+def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, points_csv, tmp_path, capsys, written, monkeypatch,
+                                                       uninterrupted_every_5):
     run = tmp_path / "run"
     _poison_at(monkeypatch, 13, poison)
-    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "training.checkpoint_every=5"],
+    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *EVERY_5],
                        "diverged at step 13", "training.lr", "noise.sigma_min", "checkpoint is intact")
     _last_good_checkpoint_is_intact(run, written, step=10)
     # the intact checkpoint resumes to the same weights as an uninterrupted run
     monkeypatch.setattr(loop, "_optimisation_step", _REAL_STEP)
-    full = tmp_path / "full"
-    assert main(["train", str(points_csv), "--out", str(full), *TINY, "--set", "training.checkpoint_every=5"]) == 0
-    assert main(["train", str(points_csv), "--out", str(run), "--resume", *TINY, "--set", "training.checkpoint_every=5"]) == 0
-    _assert_same_checkpoint(full, run)
+    assert main(["train", str(points_csv), "--out", str(run), "--resume", *EVERY_5]) == 0
+    _assert_same_checkpoint(uninterrupted_every_5, run)
 
 
 def _assert_same_checkpoint(a, b):
