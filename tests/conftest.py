@@ -32,6 +32,18 @@ def run_quick_experiment(name: str, out_root, png: str) -> dict:
     return stored
 
 
+def assert_same_checkpoint(a, b) -> None:
+    """The checkpoints of runs ``a`` and ``b`` are equal tensor for tensor (``torch.equal``),
+    metadata included."""
+    from scorelab.training.checkpoint import CHECKPOINT_FILE, load_tensors
+
+    (tensors_a, meta_a), (tensors_b, meta_b) = load_tensors(a / CHECKPOINT_FILE), load_tensors(b / CHECKPOINT_FILE)
+    assert tensors_a.keys() == tensors_b.keys()
+    for key in tensors_a:
+        assert torch.equal(tensors_a[key], tensors_b[key]), key
+    assert meta_a == meta_b
+
+
 @pytest.fixture(scope="session")
 def points_csv(tmp_path_factory):
     """A CSV file (no header) of 200 points from N((2, -1), diag(1, 0.25)), seed 0."""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import assert_same_checkpoint
 from scorelab.cli import main
 from scorelab.distributions import GaussianMixture
 
@@ -67,8 +68,6 @@ def test_same_seed_same_samples(trained_run, tmp_path):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(csv_file, tmp_path, monkeypatch):
-    from safetensors.torch import load_file
-
     from scorelab.training import loop
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert main(["train", str(csv_file), "--out", str(full), *QUICK]) == 0
@@ -83,10 +82,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(csv_file, tmp_pat
     assert main(["train", str(csv_file), "--out", str(cut), *QUICK]) == 130
     monkeypatch.setattr(loop, "_optimisation_step", real_step)
     assert main(["train", str(csv_file), "--out", str(cut), "--resume", *QUICK]) == 0
-    a, b = load_file(full / "checkpoint.safetensors"), load_file(cut / "checkpoint.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_checkpoint(full, cut)  # metadata included
     steps = [json.loads(line)["step"] for line in (cut / "metrics.jsonl").read_text().splitlines()]
     assert steps == [30, 60]
 

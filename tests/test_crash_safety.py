@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 import scorelab
+from conftest import assert_same_checkpoint
 from scorelab.cli import main
 from scorelab.training import CheckpointError
 from scorelab.training import checkpoint as ckpt
@@ -62,11 +62,6 @@ def _inode(path: Path):
         return None
 
 
-def _checkpoint(run: Path) -> tuple[dict, dict]:
-    with safe_open(str(run / ckpt.CHECKPOINT_FILE), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
-
-
 def _metrics(run: Path) -> list[dict]:
     """The deterministic part of metrics.jsonl ("loss" is a running mean since the last record,
     or since the resume, and "seconds" a wall time)."""
@@ -75,11 +70,7 @@ def _metrics(run: Path) -> list[dict]:
 
 
 def _assert_same_as(reference: Path, run: Path) -> None:
-    (a, meta_a), (b, meta_b) = _checkpoint(reference), _checkpoint(run)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert meta_a == meta_b
+    assert_same_checkpoint(reference, run)
     assert _metrics(reference) == _metrics(run)
     assert not _tmp_files(run)  # leftovers of killed writers are cleaned up by the next writes
 
@@ -171,7 +162,7 @@ def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsy
         else:
             model = scorelab.load(run)  # loads, leftover temporary files or not
             assert model.data_shape_ == (2,)
-            step = json.loads(_checkpoint(run)[1]["step"])
+            step = ckpt.load_tensors(run / ckpt.CHECKPOINT_FILE)[1]["step"]
             assert last_step is None or step >= last_step, (last_step, step)
         last_step = step
         if killed:

@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 
 import scorelab
+from conftest import assert_same_checkpoint
 from scorelab.cli import main
 from scorelab.training import checkpoint as ckpt
 from scorelab.training import loop
@@ -130,16 +131,7 @@ def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, points_csv, tmp_
     # the intact checkpoint resumes to the same weights as an uninterrupted run
     monkeypatch.setattr(loop, "_optimisation_step", _REAL_STEP)
     assert main(["train", str(points_csv), "--out", str(run), "--resume", *EVERY_5]) == 0
-    _assert_same_checkpoint(uninterrupted_every_5, run)
-
-
-def _assert_same_checkpoint(a, b):
-    with safe_open(str(a / ckpt.CHECKPOINT_FILE), framework="pt") as fa, \
-            safe_open(str(b / ckpt.CHECKPOINT_FILE), framework="pt") as fb:
-        assert set(fa.keys()) == set(fb.keys())
-        for key in fa.keys():
-            assert torch.equal(fa.get_tensor(key), fb.get_tensor(key)), key
-        assert fa.metadata() == fb.metadata()
+    assert_same_checkpoint(uninterrupted_every_5, run)
 
 
 @pytest.mark.parametrize("grad_clip", ["1", "0"])
