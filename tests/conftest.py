@@ -32,6 +32,21 @@ def run_quick_experiment(name: str, out_root, png: str) -> dict:
     return stored
 
 
+def fails_in_one_line(capsys, argv, *needles) -> str:
+    """``scorelab ARGV`` exits 2 with exactly one line on stderr, ``scorelab: error: ...`` and no
+    traceback, that contains every one of ``needles``; return that line."""
+    from scorelab.cli import main
+
+    capsys.readouterr()  # only this command's output counts
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("scorelab: error:") and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
 def assert_same_checkpoint(a, b) -> None:
     """The checkpoints of runs ``a`` and ``b`` are equal tensor for tensor (``torch.equal``),
     metadata included."""

@@ -33,7 +33,7 @@ import pytest
 import torch
 
 import scorelab
-from conftest import assert_same_checkpoint
+from conftest import assert_same_checkpoint, fails_in_one_line
 from scorelab.cli import main
 from scorelab.training import CheckpointError
 from scorelab.training import checkpoint as ckpt
@@ -92,10 +92,7 @@ def _not_a_run_yet(run: Path, csv: Path, capsys) -> None:
         scorelab.load(run)
     if run.exists():
         assert set(os.listdir(run)) - set(_tmp_files(run)) <= {ckpt.CONFIG_FILE}, os.listdir(run)
-    capsys.readouterr()
-    assert main(["train", str(csv), "--out", str(run), "--resume", *SETTINGS]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "nothing to resume" in err, err
+    fails_in_one_line(capsys, ["train", str(csv), "--out", str(run), "--resume", *SETTINGS], "nothing to resume")
 
 
 @pytest.mark.slow  # ~70 s of CPU: 20+ interpreter start-ups

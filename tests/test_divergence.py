@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 
 import scorelab
-from conftest import assert_same_checkpoint
+from conftest import assert_same_checkpoint, fails_in_one_line
 from scorelab.cli import main
 from scorelab.training import checkpoint as ckpt
 from scorelab.training import loop
@@ -45,17 +45,6 @@ def written(monkeypatch):
     return writes
 
 
-def _fails_in_one_line(capsys, argv, *needles):
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("scorelab: error:") and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
-
-
 def _last_good_checkpoint_is_intact(run, writes, step=None):
     assert writes, "no checkpoint was written before the divergence"
     last_step, last_bytes = writes[-1]
@@ -77,7 +66,7 @@ def _last_good_checkpoint_is_intact(run, writes, step=None):
 def test_a_real_divergence_sigma_min_too_small(points_csv, tmp_path, capsys, written):
     """σ_min = 1e-44 (data units) is a float32 subnormal: the loss overflows within two steps."""
     run = tmp_path / "run"
-    err = _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
+    err = fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
                                       "--set", "training.checkpoint_every=1", "--set", "noise.sigma_min=1e-44"],
                              "diverged", "training.lr", "noise.sigma_min", "checkpoint is intact")
     _last_good_checkpoint_is_intact(run, written)
@@ -88,7 +77,7 @@ def test_a_sigma_min_that_underflows_is_refused_before_anything_is_written(point
     """σ_min = 1e-46 rounds to 0 in float32: the noise levels are not positive, so no checkpoint
     (which could never be loaded) may be written."""
     run = tmp_path / "run"
-    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "noise.sigma_min=1e-46"],
+    fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "noise.sigma_min=1e-46"],
                        "noise.sigma_min")
     assert not (run / ckpt.CHECKPOINT_FILE).exists()
 
@@ -125,7 +114,7 @@ def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, points_csv, tmp_
                                                        uninterrupted_every_5):
     run = tmp_path / "run"
     _poison_at(monkeypatch, 13, poison)
-    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *EVERY_5],
+    fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *EVERY_5],
                        "diverged at step 13", "training.lr", "noise.sigma_min", "checkpoint is intact")
     _last_good_checkpoint_is_intact(run, written, step=10)
     # the intact checkpoint resumes to the same weights as an uninterrupted run
@@ -142,7 +131,7 @@ def test_a_nan_gradient_never_reaches_a_checkpoint(grad_clip, every, points_csv,
     must still refuse to replace the last good checkpoint by NaN weights."""
     run = tmp_path / "run"
     _poison_at(monkeypatch, 13, _nan_gradient)
-    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
+    fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
                                 "--set", f"training.grad_clip={grad_clip}", "--set", f"training.checkpoint_every={every}"],
                        "training.lr")
     _last_good_checkpoint_is_intact(run, written, step=12 if every == "1" else 10)
@@ -153,14 +142,14 @@ def test_a_nan_gradient_never_reaches_a_checkpoint(grad_clip, every, points_csv,
 @pytest.mark.parametrize("sampler", ["annealed", "langevin"])
 def test_sampling_with_a_huge_step_size_fails_and_writes_nothing(sampler, trained_run, tmp_path, capsys):
     out = tmp_path / "samples.npy"
-    _fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", sampler,
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", sampler,
                                 "--out", str(out)], "step size", "step_size")
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_a_step_size_the_default_sampler_cannot_use_is_refused(trained_run, tmp_path, capsys):
     out = tmp_path / "samples.npy"
-    _fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--out", str(out)],
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--out", str(out)],
                        "step size")
     assert not out.exists()
 
@@ -174,6 +163,6 @@ def test_the_estimator_raises_floating_point_error(trained_run):
 
 def test_a_blow_up_that_is_still_finite_is_detected(trained_run, tmp_path, capsys):
     out = tmp_path / "samples.npy"
-    _fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", "langevin",
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", "langevin",
                                 "--steps", "5", "--out", str(out)], "step size")
     assert not out.exists()
