@@ -17,6 +17,14 @@ def within_se(samples: torch.Tensor, expected: float, k: float = 4.0) -> tuple[b
     return abs(mean - expected) <= k * se, f"mean {mean:.5f} vs {expected:.5f} (SE {se:.2e})"
 
 
+def standard_normal_score(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The exact score of N(0, I) data under Gaussian noise of std ``sigma`` (one per sample):
+    ∇log p_σ(x) = −x/(1 + σ²)."""
+    from scorelab.utils import broadcast_like
+
+    return -x / (1 + broadcast_like(sigma, x) ** 2)
+
+
 def run_quick_experiment(name: str, out_root, png: str) -> dict:
     """Run experiment ``name`` in quick mode (seed 0) under ``out_root``; check that it wrote a
     non-empty ``png`` and a metrics.json that matches what it returned; return the stored metrics."""

@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
-from conftest import within_se
+from conftest import standard_normal_score, within_se
 from scorelab.data import load_data
 from scorelab.estimator import ScoreModel
 from scorelab.evaluation import evaluate, image_bits_per_dim, quantisation_levels
+from scorelab.utils import broadcast_like
 
 TINY = dict(steps=40, width=8, batch_size=32, eval_every=40, checkpoint_every=40, holdout=0.05)
 
@@ -49,7 +50,7 @@ class _GaussianScore(torch.nn.Module):
         self.unused = torch.nn.Parameter(torch.zeros(()))  # gives the model a device
 
     def forward(self, y, sigma):
-        return -y / (1 + sigma.reshape(-1, *([1] * (y.ndim - 1))) ** 2)
+        return standard_normal_score(y, sigma)
 
 
 def test_bits_per_dim_of_a_gaussian_model_matches_the_closed_form(tiny_model, test_images):
@@ -90,8 +91,7 @@ class _SmallConvScore(torch.nn.Module):
             self.inner, self.outer = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(4, 1, 3, padding=1)
 
     def forward(self, y, sigma):
-        s = sigma.reshape(-1, *([1] * (y.ndim - 1)))
-        return -y / (1 + s**2) + self.outer(torch.tanh(self.inner(y))) / (1 + s)
+        return standard_normal_score(y, sigma) + self.outer(torch.tanh(self.inner(y))) / (1 + broadcast_like(sigma, y))
 
 
 def test_bits_per_dim_are_finite_for_a_trained_unet(tiny_model, test_images):
