@@ -383,6 +383,7 @@ def test_an_explicit_unet_width_of_128_is_128_channels(tmp_path):
 # ------------------------------------------------------------------ no path from a file is used
 
 _OPENED = None  # a list while a test records the files Python opens
+_AUDIT_HOOK_INSTALLED = False  # an audit hook is process-wide and cannot be removed: install it once
 
 
 def _audit(event, args):
@@ -390,13 +391,18 @@ def _audit(event, args):
         _OPENED.append(Path(str(args[0])).resolve())
 
 
-sys.addaudithook(_audit)
+def _install_audit_hook():
+    global _AUDIT_HOOK_INSTALLED
+    if not _AUDIT_HOOK_INSTALLED:
+        sys.addaudithook(_audit)
+        _AUDIT_HOOK_INSTALLED = True
 
 
 def test_loading_opens_nothing_but_the_two_run_files(run, tmp_path, monkeypatch):
     """Path-like values in config.json (the only free-text field, ``data.name``) are labels: a
     load opens exactly ``RUN/config.json`` and ``RUN/checkpoint.safetensors`` and nothing else."""
     global _OPENED
+    _install_audit_hook()
     outside = tmp_path / "outside"
     outside.mkdir()
     shutil.copy(run / ckpt.CHECKPOINT_FILE, outside / ckpt.CHECKPOINT_FILE)
