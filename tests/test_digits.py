@@ -67,16 +67,17 @@ def test_bits_per_dim_of_a_gaussian_model_matches_the_closed_form(tiny_model, te
     s0, sm = 1 + float(run.sigmas[-1]) ** 2, 1 + float(run.sigmas[0]) ** 2
     smax2, d = float(run.sigmas[0]) ** 2, 64
     chosen = test_images[torch.randperm(len(test_images), generator=torch.Generator().manual_seed(3))[:48]]
-    a = ((chosen.double() - m) / c).square().flatten(1).sum(1) + d / (12 * 16**2 * c**2)
-    log_p = -a * sm / (2 * s0 * smax2) - 0.5 * d * math.log(2 * math.pi * s0) + 0.5 * d * math.log(sm / smax2)
-    expected = -(log_p - d * math.log(c) - d * math.log(16)) / (d * math.log(2))
+
+    def log_p(a):  # the returned log-density in normalised units, before the data-unit terms
+        return -a * sm / (2 * s0 * smax2) - 0.5 * d * math.log(2 * math.pi * s0) + 0.5 * d * math.log(sm / smax2)
+
+    a = ((chosen.double() - m) / c).square().flatten(1).sum(1)  # ‖(x − m)/c‖²
+    expected = -(log_p(a + d / (12 * 16**2 * c**2)) - d * math.log(c) - d * math.log(16)) / (d * math.log(2))
     ok, msg = within_se(out["per_image"] - expected, 0.0)
     assert ok, msg
     # Without dequantisation the value is deterministic: exact up to the ODE tolerance.
     plain = image_bits_per_dim(oracle, test_images, n_images=48, levels=None, exact_trace=True, seed=3)
-    a = ((chosen.double() - m) / c).square().flatten(1).sum(1)
-    log_p = -a * sm / (2 * s0 * smax2) - 0.5 * d * math.log(2 * math.pi * s0) + 0.5 * d * math.log(sm / smax2)
-    assert torch.allclose(plain["per_image"], -(log_p - d * math.log(c)) / (d * math.log(2)), atol=1e-3)
+    assert torch.allclose(plain["per_image"], -(log_p(a) - d * math.log(c)) / (d * math.log(2)), atol=1e-3)
 
 
 class _SmallConvScore(torch.nn.Module):
