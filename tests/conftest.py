@@ -17,6 +17,14 @@ def within_se(samples: torch.Tensor, expected: float, k: float = 4.0) -> tuple[b
     return abs(mean - expected) <= k * se, f"mean {mean:.5f} vs {expected:.5f} (SE {se:.2e})"
 
 
+def standard_normal_score(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The exact score of N(0, I) data under Gaussian noise of std ``sigma`` (one per sample):
+    ∇log p_σ(x) = −x/(1 + σ²)."""
+    from scorelab.utils import broadcast_like
+
+    return -x / (1 + broadcast_like(sigma, x) ** 2)
+
+
 def run_quick_experiment(name: str, out_root, png: str) -> dict:
     """Run experiment ``name`` in quick mode (seed 0) under ``out_root``; check that it wrote a
     non-empty ``png`` and a metrics.json that matches what it returned; return the stored metrics."""
@@ -30,6 +38,33 @@ def run_quick_experiment(name: str, out_root, png: str) -> dict:
     assert stored["run"]["experiment"] == name and stored["run"]["quick"] is True
     assert set(stored) == set(metrics)
     return stored
+
+
+def fails_in_one_line(capsys, argv, *needles) -> str:
+    """``scorelab ARGV`` exits 2 with exactly one line on stderr, ``scorelab: error: ...`` and no
+    traceback, that contains every one of ``needles``; return that line."""
+    from scorelab.cli import main
+
+    capsys.readouterr()  # only this command's output counts
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("scorelab: error:") and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def assert_same_checkpoint(a, b) -> None:
+    """The checkpoints of runs ``a`` and ``b`` are equal tensor for tensor (``torch.equal``),
+    metadata included."""
+    from scorelab.training.checkpoint import CHECKPOINT_FILE, load_tensors
+
+    (tensors_a, meta_a), (tensors_b, meta_b) = load_tensors(a / CHECKPOINT_FILE), load_tensors(b / CHECKPOINT_FILE)
+    assert tensors_a.keys() == tensors_b.keys()
+    for key in tensors_a:
+        assert torch.equal(tensors_a[key], tensors_b[key]), key
+    assert meta_a == meta_b
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import assert_same_checkpoint, fails_in_one_line
 from scorelab.cli import main
 from scorelab.distributions import GaussianMixture
 
@@ -26,17 +27,6 @@ def csv_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_run(tiny_run, csv_file):
     return tiny_run(csv_file, QUICK)
-
-
-def _fails_with_one_line(capsys, argv, *needles):
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("scorelab"), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def test_round_trip_train_sample_eval(trained_run, csv_file, tmp_path, capsys):
@@ -67,8 +57,6 @@ def test_same_seed_same_samples(trained_run, tmp_path):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(csv_file, tmp_path, monkeypatch):
-    from safetensors.torch import load_file
-
     from scorelab.training import loop
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert main(["train", str(csv_file), "--out", str(full), *QUICK]) == 0
@@ -83,21 +71,18 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(csv_file, tmp_pat
     assert main(["train", str(csv_file), "--out", str(cut), *QUICK]) == 130
     monkeypatch.setattr(loop, "_optimisation_step", real_step)
     assert main(["train", str(csv_file), "--out", str(cut), "--resume", *QUICK]) == 0
-    a, b = load_file(full / "checkpoint.safetensors"), load_file(cut / "checkpoint.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_checkpoint(full, cut)  # metadata included
     steps = [json.loads(line)["step"] for line in (cut / "metrics.jsonl").read_text().splitlines()]
     assert steps == [30, 60]
 
 
 def test_existing_run_is_never_overwritten_without_force(trained_run, csv_file, capsys, tmp_path):
     before = (trained_run / "checkpoint.safetensors").read_bytes()
-    _fails_with_one_line(capsys, ["train", str(csv_file), "--out", str(trained_run), *QUICK], "--force")
+    fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(trained_run), *QUICK], "--force")
     assert (trained_run / "checkpoint.safetensors").read_bytes() == before
     out = tmp_path / "taken.npy"
     out.write_bytes(b"mine")
-    _fails_with_one_line(capsys, ["sample", str(trained_run), "-n", "5", "--out", str(out)], "exists")
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "5", "--out", str(out)], "exists")
     assert out.read_bytes() == b"mine"
 
 
@@ -122,7 +107,7 @@ BAD_DATA = {
 @pytest.mark.parametrize("case", sorted(BAD_DATA))
 def test_bad_data_ends_in_one_line(case, tmp_path, capsys):
     make, needle = BAD_DATA[case]
-    _fails_with_one_line(capsys, ["train", make(tmp_path), "--out", str(tmp_path / "run"), *QUICK], needle)
+    fails_in_one_line(capsys, ["train", make(tmp_path), "--out", str(tmp_path / "run"), *QUICK], needle)
     assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
 
 
@@ -132,7 +117,7 @@ def test_mixed_image_sizes_end_in_one_line(tmp_path, capsys):
     folder.mkdir()
     Image.new("L", (8, 8)).save(folder / "a.png")
     Image.new("L", (9, 9)).save(folder / "b.png")
-    _fails_with_one_line(capsys, ["train", str(folder), "--out", str(tmp_path / "run"), *QUICK], "b.png")
+    fails_in_one_line(capsys, ["train", str(folder), "--out", str(tmp_path / "run"), *QUICK], "b.png")
 
 
 BAD_OPTIONS = {
@@ -152,25 +137,25 @@ BAD_OPTIONS = {
 @pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
 def test_bad_options_end_in_one_line(case, csv_file, tmp_path, capsys):
     extra, needle = BAD_OPTIONS[case]
-    _fails_with_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "run"), *extra, "--quiet"], needle)
+    fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "run"), *extra, "--quiet"], needle)
 
 
 def test_bad_config_files_end_in_one_line(csv_file, tmp_path, capsys):
     bad = _write(tmp_path, "bad.toml", "[training]\nsteps = 'many'\n")
-    _fails_with_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "r"), "--config", bad], "training.steps")
+    fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "r"), "--config", bad], "training.steps")
     unknown = _write(tmp_path, "unknown.toml", "[training]\nwarp = 9\n")
-    _fails_with_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "r"), "--config", unknown], "training.warp")
+    fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "r"), "--config", unknown], "training.warp")
     broken = _write(tmp_path, "broken.toml", "[training\n")
-    _fails_with_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "r"), "--config", broken], "broken.toml")
+    fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(tmp_path / "r"), "--config", broken], "broken.toml")
 
 
 def test_bad_sample_and_eval_arguments_end_in_one_line(trained_run, tmp_path, capsys):
-    _fails_with_one_line(capsys, ["sample", str(trained_run), "-n", "0", "--out", str(tmp_path / "x.npy")], "-n")
-    _fails_with_one_line(capsys, ["sample", str(trained_run), "--out", str(tmp_path / "x.txt")], "x.txt")
-    _fails_with_one_line(capsys, ["sample", str(trained_run), "--out", str(tmp_path / "x.npy"), "--sampler", "magic"], "magic")
-    _fails_with_one_line(capsys, ["sample", str(tmp_path / "norun"), "--out", str(tmp_path / "x.npy")], "norun")
-    _fails_with_one_line(capsys, ["eval", str(trained_run), "--data", "toy:curve"], "shape")
-    _fails_with_one_line(capsys, ["frobnicate"], "frobnicate")
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "0", "--out", str(tmp_path / "x.npy")], "-n")
+    fails_in_one_line(capsys, ["sample", str(trained_run), "--out", str(tmp_path / "x.txt")], "x.txt")
+    fails_in_one_line(capsys, ["sample", str(trained_run), "--out", str(tmp_path / "x.npy"), "--sampler", "magic"], "magic")
+    fails_in_one_line(capsys, ["sample", str(tmp_path / "norun"), "--out", str(tmp_path / "x.npy")], "norun")
+    fails_in_one_line(capsys, ["eval", str(trained_run), "--data", "toy:curve"], "shape")
+    fails_in_one_line(capsys, ["frobnicate"], "frobnicate")
 
 
 def test_config_file_and_set_precedence(csv_file, tmp_path):

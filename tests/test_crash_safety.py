@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 import scorelab
+from conftest import assert_same_checkpoint, fails_in_one_line
 from scorelab.cli import main
 from scorelab.training import CheckpointError
 from scorelab.training import checkpoint as ckpt
@@ -41,7 +41,9 @@ from scorelab.training import checkpoint as ckpt
 N_KILLS = int(os.environ.get("SCORELAB_CRASH_KILLS", 20))
 N_CHAINS = max(3, N_KILLS // 7)  # each starts in a fresh directory with a kill around its step-0 checkpoint
 SEED = 2024
-SETTINGS = ["--set", "model.width=8", "--set", "training.steps=300", "--set", "training.batch_size=32",
+STEPS = 300
+MODES = ("start-up", "step-0", "random", "mid-write")
+SETTINGS = ["--set", "model.width=8", "--set", f"training.steps={STEPS}", "--set", "training.batch_size=32",
             "--set", "training.checkpoint_every=1", "--set", "training.eval_every=50", "--quiet"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
 
@@ -60,11 +62,6 @@ def _inode(path: Path):
         return None
 
 
-def _checkpoint(run: Path) -> tuple[dict, dict]:
-    with safe_open(str(run / ckpt.CHECKPOINT_FILE), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
-
-
 def _metrics(run: Path) -> list[dict]:
     """The deterministic part of metrics.jsonl ("loss" is a running mean since the last record,
     or since the resume, and "seconds" a wall time)."""
@@ -73,11 +70,7 @@ def _metrics(run: Path) -> list[dict]:
 
 
 def _assert_same_as(reference: Path, run: Path) -> None:
-    (a, meta_a), (b, meta_b) = _checkpoint(reference), _checkpoint(run)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert meta_a == meta_b
+    assert_same_checkpoint(reference, run)
     assert _metrics(reference) == _metrics(run)
     assert not _tmp_files(run)  # leftovers of killed writers are cleaned up by the next writes
 
@@ -99,16 +92,7 @@ def _not_a_run_yet(run: Path, csv: Path, capsys) -> None:
         scorelab.load(run)
     if run.exists():
         assert set(os.listdir(run)) - set(_tmp_files(run)) <= {ckpt.CONFIG_FILE}, os.listdir(run)
-    capsys.readouterr()
-    assert main(["train", str(csv), "--out", str(run), "--resume", *SETTINGS]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "nothing to resume" in err, err
-
-
-def _finish(csv: Path, run: Path, last_step) -> None:
-    """One uninterrupted process (in this one, to save a start-up) ends the chain."""
-    resume = "--resume" if last_step is not None else "--force"
-    assert main(["train", str(csv), "--out", str(run), *SETTINGS, resume]) == 0
+    fails_in_one_line(capsys, ["train", str(csv), "--out", str(run), "--resume", *SETTINGS], "nothing to resume")
 
 
 @pytest.mark.slow  # ~70 s of CPU: 20+ interpreter start-ups
@@ -121,13 +105,22 @@ def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsy
     run, log = tmp_path / "run", []
     chains = completed = 0
     last_step = None  # None: the directory is not a run
+
+    def end_chain(finish: bool) -> None:
+        """End the chain in ``run``: unless its last process ran to the end, one uninterrupted
+        process (in this one, to save a start-up) finishes it; it must equal the reference."""
+        nonlocal completed, last_step
+        if finish:
+            resume = "--resume" if last_step is not None else "--force"
+            assert main(["train", str(points_csv), "--out", str(run), *SETTINGS, resume]) == 0
+        _assert_same_as(reference, run)
+        completed += 1
+        shutil.rmtree(run)
+        last_step = None
+
     while len(log) < N_KILLS:
         if len(log) >= N_KILLS * chains // N_CHAINS and run.exists():  # time for a new chain
-            _finish(points_csv, run, last_step)
-            _assert_same_as(reference, run)
-            completed += 1
-            shutil.rmtree(run)
-            last_step = None
+            end_chain(finish=True)
         if not run.exists():
             chains += 1
             mode = "step-0" if chains % 2 else "start-up"
@@ -166,27 +159,23 @@ def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsy
         else:
             model = scorelab.load(run)  # loads, leftover temporary files or not
             assert model.data_shape_ == (2,)
-            step = json.loads(_checkpoint(run)[1]["step"])
+            step = ckpt.load_tensors(run / ckpt.CHECKPOINT_FILE)[1]["step"]
             assert last_step is None or step >= last_step, (last_step, step)
+        last_step = step
         if killed:
             log.append({"mode": mode, "delay": delay, "step": step, "tmp_left": bool(leftovers)})
-        elif step == 300:  # this chain is done: compare, and start another
-            _assert_same_as(reference, run)
-            completed += 1
-            shutil.rmtree(run)
-            step = None
-        last_step = step
+        else:  # the process exited 0: it ran to the end, so this chain is done; start another
+            assert step == STEPS, step
+            end_chain(finish=False)
 
-    _finish(points_csv, run, last_step)
-    _assert_same_as(reference, run)
-    completed += 1
+    end_chain(finish=True)
 
     summary = {"kills": len(log), "chains": chains, "completed": completed,
                "not a run yet": sum(e["step"] is None for e in log),
                "left a temporary file": sum(e["tmp_left"] for e in log),
-               "by mode": {m: sum(e["mode"] == m for e in log) for m in ("start-up", "step-0", "random", "mid-write")}}
+               "by mode": {m: sum(e["mode"] == m for e in log) for m in MODES}}
     print("crash-safety summary:", json.dumps(summary), f"{time.monotonic() - t0:.0f} s", file=sys.stderr)
-    assert len(log) >= N_KILLS
+    assert all(summary["by mode"].values()), summary  # every way of killing did kill at least once
     assert summary["left a temporary file"] >= 1  # the mid-write kills did land mid-write
 
 

@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
-from conftest import within_se
+from conftest import standard_normal_score, within_se
 from scorelab.data import load_data
 from scorelab.estimator import ScoreModel
 from scorelab.evaluation import evaluate, image_bits_per_dim, quantisation_levels
+from scorelab.utils import broadcast_like
 
 TINY = dict(steps=40, width=8, batch_size=32, eval_every=40, checkpoint_every=40, holdout=0.05)
 
@@ -49,7 +50,7 @@ class _GaussianScore(torch.nn.Module):
         self.unused = torch.nn.Parameter(torch.zeros(()))  # gives the model a device
 
     def forward(self, y, sigma):
-        return -y / (1 + sigma.reshape(-1, *([1] * (y.ndim - 1))) ** 2)
+        return standard_normal_score(y, sigma)
 
 
 def test_bits_per_dim_of_a_gaussian_model_matches_the_closed_form(tiny_model, test_images):
@@ -66,16 +67,17 @@ def test_bits_per_dim_of_a_gaussian_model_matches_the_closed_form(tiny_model, te
     s0, sm = 1 + float(run.sigmas[-1]) ** 2, 1 + float(run.sigmas[0]) ** 2
     smax2, d = float(run.sigmas[0]) ** 2, 64
     chosen = test_images[torch.randperm(len(test_images), generator=torch.Generator().manual_seed(3))[:48]]
-    a = ((chosen.double() - m) / c).square().flatten(1).sum(1) + d / (12 * 16**2 * c**2)
-    log_p = -a * sm / (2 * s0 * smax2) - 0.5 * d * math.log(2 * math.pi * s0) + 0.5 * d * math.log(sm / smax2)
-    expected = -(log_p - d * math.log(c) - d * math.log(16)) / (d * math.log(2))
+
+    def log_p(a):  # the returned log-density in normalised units, before the data-unit terms
+        return -a * sm / (2 * s0 * smax2) - 0.5 * d * math.log(2 * math.pi * s0) + 0.5 * d * math.log(sm / smax2)
+
+    a = ((chosen.double() - m) / c).square().flatten(1).sum(1)  # ‖(x − m)/c‖²
+    expected = -(log_p(a + d / (12 * 16**2 * c**2)) - d * math.log(c) - d * math.log(16)) / (d * math.log(2))
     ok, msg = within_se(out["per_image"] - expected, 0.0)
     assert ok, msg
     # Without dequantisation the value is deterministic: exact up to the ODE tolerance.
     plain = image_bits_per_dim(oracle, test_images, n_images=48, levels=None, exact_trace=True, seed=3)
-    a = ((chosen.double() - m) / c).square().flatten(1).sum(1)
-    log_p = -a * sm / (2 * s0 * smax2) - 0.5 * d * math.log(2 * math.pi * s0) + 0.5 * d * math.log(sm / smax2)
-    assert torch.allclose(plain["per_image"], -(log_p - d * math.log(c)) / (d * math.log(2)), atol=1e-3)
+    assert torch.allclose(plain["per_image"], -(log_p(a) - d * math.log(c)) / (d * math.log(2)), atol=1e-3)
 
 
 class _SmallConvScore(torch.nn.Module):
@@ -90,8 +92,7 @@ class _SmallConvScore(torch.nn.Module):
             self.inner, self.outer = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Conv2d(4, 1, 3, padding=1)
 
     def forward(self, y, sigma):
-        s = sigma.reshape(-1, *([1] * (y.ndim - 1)))
-        return -y / (1 + s**2) + self.outer(torch.tanh(self.inner(y))) / (1 + s)
+        return standard_normal_score(y, sigma) + self.outer(torch.tanh(self.inner(y))) / (1 + broadcast_like(sigma, y))
 
 
 def test_bits_per_dim_are_finite_for_a_trained_unet(tiny_model, test_images):

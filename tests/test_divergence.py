@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 
 import scorelab
+from conftest import assert_same_checkpoint, fails_in_one_line
 from scorelab.cli import main
 from scorelab.training import checkpoint as ckpt
 from scorelab.training import loop
@@ -16,11 +17,18 @@ from scorelab.training import loop
 _REAL_STEP = loop._optimisation_step
 TINY = ["--set", "training.steps=20", "--set", "training.eval_every=10", "--set", "model.width=8",
         "--set", "training.batch_size=32", "--quiet"]
+EVERY_5 = [*TINY, "--set", "training.checkpoint_every=5"]
 
 
 @pytest.fixture(scope="module")
 def trained_run(tiny_run, points_csv):
     return tiny_run(points_csv, TINY)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_every_5(tiny_run, points_csv):
+    """The reference for resumes: a run with a checkpoint every 5 steps that nothing interrupted."""
+    return tiny_run(points_csv, EVERY_5)
 
 
 @pytest.fixture
@@ -35,17 +43,6 @@ def written(monkeypatch):
 
     monkeypatch.setattr(ckpt, "save_tensors", recording)
     return writes
-
-
-def _fails_in_one_line(capsys, argv, *needles):
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("scorelab: error:") and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def _last_good_checkpoint_is_intact(run, writes, step=None):
@@ -69,7 +66,7 @@ def _last_good_checkpoint_is_intact(run, writes, step=None):
 def test_a_real_divergence_sigma_min_too_small(points_csv, tmp_path, capsys, written):
     """σ_min = 1e-44 (data units) is a float32 subnormal: the loss overflows within two steps."""
     run = tmp_path / "run"
-    err = _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
+    err = fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
                                       "--set", "training.checkpoint_every=1", "--set", "noise.sigma_min=1e-44"],
                              "diverged", "training.lr", "noise.sigma_min", "checkpoint is intact")
     _last_good_checkpoint_is_intact(run, written)
@@ -80,7 +77,7 @@ def test_a_sigma_min_that_underflows_is_refused_before_anything_is_written(point
     """σ_min = 1e-46 rounds to 0 in float32: the noise levels are not positive, so no checkpoint
     (which could never be loaded) may be written."""
     run = tmp_path / "run"
-    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "noise.sigma_min=1e-46"],
+    fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "noise.sigma_min=1e-46"],
                        "noise.sigma_min")
     assert not (run / ckpt.CHECKPOINT_FILE).exists()
 
@@ -113,27 +110,17 @@ def _nan_gradient(loss, state):
 
 
 @pytest.mark.parametrize("poison", [_nan_loss, _inf_loss])
-def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, points_csv, tmp_path, capsys, written, monkeypatch):
+def test_a_nan_loss_at_step_k_keeps_the_last_checkpoint(poison, points_csv, tmp_path, capsys, written, monkeypatch,
+                                                       uninterrupted_every_5):
     run = tmp_path / "run"
     _poison_at(monkeypatch, 13, poison)
-    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY, "--set", "training.checkpoint_every=5"],
+    fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *EVERY_5],
                        "diverged at step 13", "training.lr", "noise.sigma_min", "checkpoint is intact")
     _last_good_checkpoint_is_intact(run, written, step=10)
     # the intact checkpoint resumes to the same weights as an uninterrupted run
     monkeypatch.setattr(loop, "_optimisation_step", _REAL_STEP)
-    full = tmp_path / "full"
-    assert main(["train", str(points_csv), "--out", str(full), *TINY, "--set", "training.checkpoint_every=5"]) == 0
-    assert main(["train", str(points_csv), "--out", str(run), "--resume", *TINY, "--set", "training.checkpoint_every=5"]) == 0
-    _assert_same_checkpoint(full, run)
-
-
-def _assert_same_checkpoint(a, b):
-    with safe_open(str(a / ckpt.CHECKPOINT_FILE), framework="pt") as fa, \
-            safe_open(str(b / ckpt.CHECKPOINT_FILE), framework="pt") as fb:
-        assert set(fa.keys()) == set(fb.keys())
-        for key in fa.keys():
-            assert torch.equal(fa.get_tensor(key), fb.get_tensor(key)), key
-        assert fa.metadata() == fb.metadata()
+    assert main(["train", str(points_csv), "--out", str(run), "--resume", *EVERY_5]) == 0
+    assert_same_checkpoint(uninterrupted_every_5, run)
 
 
 @pytest.mark.parametrize("grad_clip", ["1", "0"])
@@ -144,7 +131,7 @@ def test_a_nan_gradient_never_reaches_a_checkpoint(grad_clip, every, points_csv,
     must still refuse to replace the last good checkpoint by NaN weights."""
     run = tmp_path / "run"
     _poison_at(monkeypatch, 13, _nan_gradient)
-    _fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
+    fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), *TINY,
                                 "--set", f"training.grad_clip={grad_clip}", "--set", f"training.checkpoint_every={every}"],
                        "training.lr")
     _last_good_checkpoint_is_intact(run, written, step=12 if every == "1" else 10)
@@ -155,14 +142,14 @@ def test_a_nan_gradient_never_reaches_a_checkpoint(grad_clip, every, points_csv,
 @pytest.mark.parametrize("sampler", ["annealed", "langevin"])
 def test_sampling_with_a_huge_step_size_fails_and_writes_nothing(sampler, trained_run, tmp_path, capsys):
     out = tmp_path / "samples.npy"
-    _fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", sampler,
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", sampler,
                                 "--out", str(out)], "step size", "step_size")
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
 
 
 def test_a_step_size_the_default_sampler_cannot_use_is_refused(trained_run, tmp_path, capsys):
     out = tmp_path / "samples.npy"
-    _fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--out", str(out)],
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--out", str(out)],
                        "step size")
     assert not out.exists()
 
@@ -176,6 +163,6 @@ def test_the_estimator_raises_floating_point_error(trained_run):
 
 def test_a_blow_up_that_is_still_finite_is_detected(trained_run, tmp_path, capsys):
     out = tmp_path / "samples.npy"
-    _fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", "langevin",
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "20", "--step-size", "1e6", "--sampler", "langevin",
                                 "--steps", "5", "--out", str(out)], "step size")
     assert not out.exists()

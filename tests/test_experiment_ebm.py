@@ -1,14 +1,14 @@
 """``ebm-training``: an energy network trained by contrastive divergence and three kinds of score
 matching, judged by its held-out NLL against the true entropy of the toy."""
 import inspect
-import json
 import math
 
 import pytest
 import torch
 
+from conftest import run_quick_experiment
 from scorelab.distributions import get_toy
-from scorelab.experiments import EXPERIMENTS, run_experiment
+from scorelab.experiments import EXPERIMENTS
 from scorelab.experiments import ebm_training as ebm
 from scorelab.objectives import ReplayBuffer, contrastive_divergence
 from scorelab.training.config import DEFAULTS
@@ -55,11 +55,7 @@ def test_entropy_estimate_matches_the_exact_entropy(name, expected):
 
 
 def test_quick_run_writes_the_figure_and_sane_metrics(tmp_path):
-    metrics = run_experiment("ebm-training", out_root=tmp_path, quick=True, seed=0)
-    out = tmp_path / "ebm-training"
-    assert (out / "ebm_training.png").stat().st_size > 0
-    m = json.loads((out / "metrics.json").read_text())
-    assert set(m) == set(metrics)
+    m = run_quick_experiment("ebm-training", tmp_path, "ebm_training.png")
     assert m["cd_defaults"] == {name: DEFAULTS[name] for name in ebm.CD_OPTIONS}
     toys = m["config"]["toys"]
     assert toys and set(m["table"]) == set(toys) == set(m["cd_seed_check"])

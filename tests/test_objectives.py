@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import within_se
+from conftest import standard_normal_score, within_se
 from scorelab.nn import EnergyMLP, ScoreMLP, score_from_energy
 from scorelab.objectives import (contrastive_divergence, denoising_score_matching,
                                  exact_score_matching, multiscale_denoising_score_matching,
@@ -114,16 +114,12 @@ def test_finite_difference_sliced_error_is_second_order():
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
 
 
-def _gaussian_optimal_score(x, sigma):
-    return -x / (1 + sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2)
-
-
 @pytest.mark.parametrize("sigma", [0.1, 0.5, 2.0])
 @pytest.mark.parametrize("d", [1, 4])
 def test_denoising_score_matching_optimum_for_standard_normal(sigma, d):
     g = torch.Generator().manual_seed(4)
     draws = torch.stack([
-        denoising_score_matching(_gaussian_optimal_score,
+        denoising_score_matching(standard_normal_score,
                                  torch.randn(2000, d, generator=g, dtype=torch.float64), sigma,
                                  generator=g)
         for _ in range(100)])
@@ -134,7 +130,7 @@ def test_denoising_score_matching_optimum_for_standard_normal(sigma, d):
 def test_denoising_score_matching_wrong_score_is_worse():
     g = torch.Generator().manual_seed(5)
     x = torch.randn(20000, 2, generator=g, dtype=torch.float64)
-    best = denoising_score_matching(_gaussian_optimal_score, x, 0.5, generator=torch.Generator().manual_seed(0))
+    best = denoising_score_matching(standard_normal_score, x, 0.5, generator=torch.Generator().manual_seed(0))
     worse = denoising_score_matching(lambda y, s: -y, x, 0.5, generator=torch.Generator().manual_seed(0))
     # DSM = Fisher divergence + const: the excess is ½E‖(σ²/(1+σ²))·x̃‖² = ½·0.2²·2·1.25 = 0.05.
     assert abs((worse - best).item() - 0.05) < 0.005
@@ -144,7 +140,7 @@ def test_multiscale_denoising_score_matching_optimum_for_standard_normal():
     d, sigmas = 3, torch.tensor([5.0, 1.0, 0.2], dtype=torch.float64)
     g = torch.Generator().manual_seed(6)
     draws = torch.stack([
-        multiscale_denoising_score_matching(_gaussian_optimal_score,
+        multiscale_denoising_score_matching(standard_normal_score,
                                             torch.randn(2000, d, generator=g, dtype=torch.float64),
                                             sigmas, generator=g)
         for _ in range(100)])

@@ -5,15 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import within_se
+from conftest import standard_normal_score, within_se
 from scorelab.objectives import log_uniform_denoising_score_matching
 
 SIGMA_MIN, SIGMA_MAX = 0.05, 20.0
-
-
-def _gaussian_optimal_score(x, sigma):
-    """∇log p_σ for N(0, I) data: −x/(1 + σ²)."""
-    return -x / (1 + sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2)
 
 
 def _log_uniform_mean(f, sigma_min, sigma_max, nodes=200):
@@ -24,9 +19,9 @@ def _log_uniform_mean(f, sigma_min, sigma_max, nodes=200):
     return float(0.5 * np.sum(w * f(sigma)))  # ∫ f dt/(b − a) with dt = (b − a)/2 · dt'
 
 
-def _draws(score_fn, d, sigma_min, sigma_max, seed, n_batches=100, batch=2000, shape=None):
+def _draws(score_fn, shape, sigma_min, sigma_max, seed, n_batches=100, batch=2000):
+    """``n_batches`` losses, each on ``batch`` fresh N(0, I) points of ``shape``."""
     g = torch.Generator().manual_seed(seed)
-    shape = shape or (d,)
     return torch.stack([
         log_uniform_denoising_score_matching(
             score_fn, torch.randn(batch, *shape, generator=g, dtype=torch.float64),
@@ -44,15 +39,14 @@ def test_quadrature_matches_the_closed_form():
 
 @pytest.mark.parametrize("d", [1, 3])
 def test_optimum_for_standard_normal_is_the_log_uniform_mean(d):
-    draws = _draws(_gaussian_optimal_score, d, SIGMA_MIN, SIGMA_MAX, seed=d)
+    draws = _draws(standard_normal_score, (d,), SIGMA_MIN, SIGMA_MAX, seed=d)
     expected = _log_uniform_mean(lambda s: d / (2 * (1 + s**2)), SIGMA_MIN, SIGMA_MAX)
     ok, msg = within_se(draws, expected)
     assert ok, msg
 
 
 def test_image_shaped_data():
-    draws = _draws(_gaussian_optimal_score, None, SIGMA_MIN, SIGMA_MAX, seed=7, n_batches=50,
-                   batch=200, shape=(1, 4, 4))
+    draws = _draws(standard_normal_score, (1, 4, 4), SIGMA_MIN, SIGMA_MAX, seed=7, n_batches=50, batch=200)
     expected = _log_uniform_mean(lambda s: 16 / (2 * (1 + s**2)), SIGMA_MIN, SIGMA_MAX)
     ok, msg = within_se(draws, expected)
     assert ok, msg
@@ -60,7 +54,7 @@ def test_image_shaped_data():
 
 def test_a_single_sigma_is_sigma_squared_weighted_dsm():
     # σ_min = σ_max = σ: the minimum is σ²·d/(2σ²(1 + σ²)) = d/(2(1 + σ²)).
-    draws = _draws(_gaussian_optimal_score, 2, 0.7, 0.7, seed=8)
+    draws = _draws(standard_normal_score, (2,), 0.7, 0.7, seed=8)
     ok, msg = within_se(draws, 2 / (2 * (1 + 0.7**2)))
     assert ok, msg
 
@@ -69,8 +63,8 @@ def test_excess_of_a_wrong_score_is_the_sigma_squared_weighted_fisher_divergence
     # s = −x̃ instead of −x̃/(1 + σ²): the error is −σ²x̃/(1 + σ²), E‖x̃‖² = d(1 + σ²), so
     # the excess is ½·σ²·σ⁴·d/(1 + σ²) averaged over log-uniform σ. Same seeds: same σ, z.
     d, lo, hi = 2, 0.05, 2.0
-    best = _draws(_gaussian_optimal_score, d, lo, hi, seed=9)
-    worse = _draws(lambda y, s: -y, d, lo, hi, seed=9)
+    best = _draws(standard_normal_score, (d,), lo, hi, seed=9)
+    worse = _draws(lambda y, s: -y, (d,), lo, hi, seed=9)
     expected = _log_uniform_mean(lambda s: 0.5 * d * s**6 / (1 + s**2), lo, hi)
     ok, msg = within_se(worse - best, expected)
     assert ok, msg
@@ -94,9 +88,9 @@ def test_sigma_is_log_uniform_in_the_range_and_reproducible():
     assert ok, msg
     ok, msg = within_se((u - 0.5) ** 2, 1 / 12)  # ... and variance 1/12
     assert ok, msg
-    again = log_uniform_denoising_score_matching(_gaussian_optimal_score, x + 1, SIGMA_MIN, SIGMA_MAX,
+    again = log_uniform_denoising_score_matching(standard_normal_score, x + 1, SIGMA_MIN, SIGMA_MAX,
                                                  generator=torch.Generator().manual_seed(0))
-    once = log_uniform_denoising_score_matching(_gaussian_optimal_score, x + 1, SIGMA_MIN, SIGMA_MAX,
+    once = log_uniform_denoising_score_matching(standard_normal_score, x + 1, SIGMA_MIN, SIGMA_MAX,
                                                 generator=torch.Generator().manual_seed(0))
     assert torch.equal(again, once)
 
@@ -104,7 +98,7 @@ def test_sigma_is_log_uniform_in_the_range_and_reproducible():
 @pytest.mark.parametrize("lo, hi", [(0.0, 1.0), (-1.0, 1.0), (2.0, 1.0)])
 def test_bad_ranges_are_rejected(lo, hi):
     with pytest.raises(ValueError, match="sigma_min"):
-        log_uniform_denoising_score_matching(_gaussian_optimal_score, torch.randn(4, 2), lo, hi)
+        log_uniform_denoising_score_matching(standard_normal_score, torch.randn(4, 2), lo, hi)
 
 
 def test_noise_sigma_sampling_log_uniform_trains_with_it():

@@ -19,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import scorelab
+from conftest import fails_in_one_line
 from scorelab.cli import main
 from scorelab.training import CheckpointError
 from scorelab.training import checkpoint as ckpt
@@ -43,13 +44,9 @@ def _refused_everywhere(run, capsys, tmp_path):
     """``scorelab.load`` raises CheckpointError; ``scorelab sample`` exits 2 with one line."""
     with pytest.raises(CheckpointError):
         scorelab.load(run)
-    capsys.readouterr()
     out = tmp_path / "samples.npy"
-    code = main(["sample", str(run), "-n", "5", "--steps", "1", "--out", str(out)])
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("scorelab: error:") and "Traceback" not in err, err
-    assert str(run) in err, err  # the message names the run (or the file in it)
+    # the message names the run (or the file in it)
+    err = fails_in_one_line(capsys, ["sample", str(run), "-n", "5", "--steps", "1", "--out", str(out)], str(run))
     assert not out.exists()
     return err
 
@@ -93,9 +90,7 @@ def test_the_source_tree_never_unpickles():
 def test_a_pickled_npy_is_refused_as_data(tmp_path, capsys):
     path = tmp_path / "objects.npy"
     np.save(path, np.array([{"a": 1}, {"b": 2}], dtype=object), allow_pickle=True)
-    code = main(["train", str(path), "--out", str(tmp_path / "r"), *TINY])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and "pickled" in err and len(err.splitlines()) == 1, err
+    fails_in_one_line(capsys, ["train", str(path), "--out", str(tmp_path / "r"), *TINY], "pickled")
 
 
 # ------------------------------------------------------------------ damaged files
@@ -388,6 +383,7 @@ def test_an_explicit_unet_width_of_128_is_128_channels(tmp_path):
 # ------------------------------------------------------------------ no path from a file is used
 
 _OPENED = None  # a list while a test records the files Python opens
+_AUDIT_HOOK_INSTALLED = False  # an audit hook is process-wide and cannot be removed: install it once
 
 
 def _audit(event, args):
@@ -395,13 +391,18 @@ def _audit(event, args):
         _OPENED.append(Path(str(args[0])).resolve())
 
 
-sys.addaudithook(_audit)
+def _install_audit_hook():
+    global _AUDIT_HOOK_INSTALLED
+    if not _AUDIT_HOOK_INSTALLED:
+        sys.addaudithook(_audit)
+        _AUDIT_HOOK_INSTALLED = True
 
 
 def test_loading_opens_nothing_but_the_two_run_files(run, tmp_path, monkeypatch):
     """Path-like values in config.json (the only free-text field, ``data.name``) are labels: a
     load opens exactly ``RUN/config.json`` and ``RUN/checkpoint.safetensors`` and nothing else."""
     global _OPENED
+    _install_audit_hook()
     outside = tmp_path / "outside"
     outside.mkdir()
     shutil.copy(run / ckpt.CHECKPOINT_FILE, outside / ckpt.CHECKPOINT_FILE)
@@ -428,11 +429,7 @@ def test_loading_opens_nothing_but_the_two_run_files(run, tmp_path, monkeypatch)
 
 def _resume_refused(run, points_csv, capsys):
     before = (run / ckpt.CHECKPOINT_FILE).read_bytes()
-    capsys.readouterr()
-    code = main(["train", str(points_csv), "--out", str(run), "--resume", *TINY])
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("scorelab: error:") and "Traceback" not in err, err
+    err = fails_in_one_line(capsys, ["train", str(points_csv), "--out", str(run), "--resume", *TINY])
     assert (run / ckpt.CHECKPOINT_FILE).read_bytes() == before
     return err
 
