@@ -63,36 +63,37 @@ def _same(fns: dict, net, atol=1e-4) -> bool:
 
 
 def energy_score(quick):
-    """torch.func.grad (scorelab's EnergyScore before) against torch.autograd.grad (its EnergyScore
-    now), for sampling (no_grad, one score call) and for training (a DSM step on an energy network)."""
+    """An energy network's score: ``torch.func.grad`` (scorelab's EnergyScore at first), then
+    ``torch.autograd.grad`` (still used under no_grad, for sampling) and now, with gradients on,
+    the network's own hand-written gradient (``EnergyMLP.score``: a first-order graph) and, for
+    sliced SM, its forward-mode second directional derivative (``directional_derivatives``).
+    ``score_from_energy(net.forward)`` is the autograd-only EnergyScore (a bare function has
+    neither method)."""
     for d in (2, 64) if not quick else (2,):
         net = cases.network("energy", d, cases.Setup())
         x = torch.randn(1024, d)
-        before, now = proto.FuncGradEnergyScore(net), score_from_energy(net)
-        fns = {"before: torch.func.grad": cases.no_grad(lambda: before(x)),
-               "now: autograd.grad": cases.no_grad(lambda: now(x)),
+        func, autograd, now = proto.FuncGradEnergyScore(net.forward), score_from_energy(net.forward), score_from_energy(net)
+        fns = {"before: torch.func.grad": cases.no_grad(lambda: func(x)),
+               "now: autograd.grad": cases.no_grad(lambda: autograd(x)),
+               "candidate: EnergyMLP.score": cases.no_grad(lambda: net.score(x)),
                "hand-written": cases.no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
         yield ("score call under no_grad, 1024 points", d, fns, None)
         xb = torch.randn(256, d)
-        check = {"before": lambda: sl.denoising_score_matching(before, xb, 0.1, generator=_gen()),
-                 "now": lambda: sl.denoising_score_matching(now, xb, 0.1, generator=_gen())}
-        g = [_gen() for _ in range(4)]
-        te = peers.dsm_loss(peers.energy_model(net), 0.1) if peers.available() else None
-        fns = {"before: torch.func.grad": _step(net, lambda: sl.denoising_score_matching(before, xb, 0.1, generator=g[0])),
-               "now: autograd.grad": _step(net, lambda: sl.denoising_score_matching(now, xb, 0.1, generator=g[1])),
-               "hand-written": _step(net, lambda: hw.dsm(hw.score_of_energy(net, True), xb, 0.1, g[2]))}
-        if te is not None:
-            fns["torchebm"] = _step(net, lambda: te(xb, generator=g[3]))
-        yield ("DSM loss + backward, batch 256", d, fns, _same(check, net))
-        check = {"before": lambda: sl.sliced_score_matching(before, xb, generator=_gen()),
-                 "now": lambda: sl.sliced_score_matching(now, xb, generator=_gen())}
-        te = peers.sliced_loss(peers.energy_model(net)) if peers.available() else None
-        fns = {"before: torch.func.grad": _step(net, lambda: sl.sliced_score_matching(before, xb, generator=g[0])),
-               "now: autograd.grad": _step(net, lambda: sl.sliced_score_matching(now, xb, generator=g[1])),
-               "hand-written": _step(net, lambda: hw.sliced(hw.score_of_energy(net, True), xb, g[2]))}
-        if te is not None:
-            fns["torchebm"] = _step(net, lambda: te(xb, generator=g[3]))
-        yield ("sliced SM loss + backward, batch 256", d, fns, _same(check, net))
+        variants = {"before: torch.func.grad": func, "before: autograd.grad": autograd, "now": now}
+        for label, loss, hand, peer in (
+                ("DSM", lambda sc, g: sl.denoising_score_matching(sc, xb, 0.1, generator=g),
+                 lambda g: hw.dsm(hw.score_of_energy(net, True), xb, 0.1, g), peers.dsm_loss),
+                ("sliced SM", lambda sc, g: sl.sliced_score_matching(sc, xb, generator=g),
+                 lambda g: hw.sliced(hw.score_of_energy(net, True), xb, g), peers.sliced_loss)):
+            check = {n: (lambda sc=sc: loss(sc, _gen())) for n, sc in variants.items()}
+            g = [_gen() for _ in range(5)]
+            fns = {n + (": EnergyMLP's own derivatives" if n == "now" else ""): _step(net, lambda sc=sc, gi=gi: loss(sc, gi))
+                   for (n, sc), gi in zip(variants.items(), g)}
+            fns["hand-written"] = _step(net, lambda: hand(g[3]))
+            if peers.available():
+                te = peer(peers.energy_model(net), 0.1) if label == "DSM" else peer(peers.energy_model(net))
+                fns["torchebm"] = _step(net, lambda te=te: te(xb, generator=g[4]))
+            yield (f"{label} loss + backward, batch 256", d, fns, _same(check, net))
 
 
 def langevin_overhead(quick):
@@ -128,7 +129,7 @@ def langevin_overhead(quick):
 def exact_trace(quick):
     """Ways to get tr(∇ₓs) for exact score matching, one training step (loss + backward). The
     reference is scorelab before the chunked trace: all d products in one batch and, for energy
-    networks, the torch.func.grad energy score, which every variant but the last one uses."""
+    networks, the torch.func.grad energy score, which every variant but the last two uses."""
     dims = (2, 4, 16, 64, 256) if not quick else (2, 4)
     for family in ("score", "energy"):
         for d in dims:
@@ -141,24 +142,30 @@ def exact_trace(quick):
                 "is_grads_batched in chunks of 16": lambda: sl.exact_score_matching(score, x, method="vmap"),
             }
             if family == "energy":
-                now = score_from_energy(net)
-                variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
+                auto, now = score_from_energy(net.forward), score_from_energy(net)
+                variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(auto, x, method="vmap")
+                variants["chunks of 16 + EnergyMLP.score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
             same = _same(variants, net)
             fns = {name: _step(net, f) for name, f in variants.items()}
             yield (f"exact SM loss + backward, {family} net, batch 256", d, fns, same)
 
 
 def sliced_vs_dsm(quick):
-    """Why sliced SM costs more than 2× DSM on a score network: the second-order backward."""
+    """Sliced SM against DSM on a score network: the directional derivative vᵀ∇ₓ(vᵀs) by reverse
+    over reverse (a backward pass with ``create_graph``, then a second-order backward: scorelab
+    before, and the hand-written loss) and by forward mode (one pass carrying the tangent v
+    through the network, ``ScoreMLP.jvp``: a first-order graph; scorelab now)."""
     for d in (2, 64, 256) if not quick else (2,):
         net = cases.network("score", d, cases.Setup())
         x = torch.randn(256, d)
-        g = [_gen() for _ in range(4)]
+        g = [_gen() for _ in range(5)]
         fns = {"DSM": _step(net, lambda: sl.denoising_score_matching(net, x, 0.1, generator=g[0])),
-               "sliced SM": _step(net, lambda: sl.sliced_score_matching(net, x, generator=g[1])),
-               "sliced SM, hand-written": _step(net, lambda: hw.sliced(net, x, g[2])),
+               "sliced SM, now: forward mode": _step(net, lambda: sl.sliced_score_matching(net, x, generator=g[1])),
+               "sliced SM, before: reverse over reverse": _step(
+                   net, lambda: sl.sliced_score_matching(net, x, generator=g[2], method="hvp")),
+               "sliced SM, hand-written": _step(net, lambda: hw.sliced(net, x, g[3])),
                "finite-difference SSM (approximation)": _step(
-                   net, lambda: sl.sliced_score_matching(net, x, generator=g[3], method="finite_difference"))}
+                   net, lambda: sl.sliced_score_matching(net, x, generator=g[4], method="finite_difference"))}
         yield ("score net, batch 256 (loss + backward)", d, fns, None)
 
 
@@ -169,7 +176,8 @@ def _op_counts():
     x = torch.randn(256, 16)
     out = {}
     for name, f in (("DSM", lambda: sl.denoising_score_matching(net, x, 0.1)),
-                    ("sliced SM", lambda: sl.sliced_score_matching(net, x))):
+                    ("sliced SM, forward mode", lambda: sl.sliced_score_matching(net, x)),
+                    ("sliced SM, reverse over reverse", lambda: sl.sliced_score_matching(net, x, method="hvp"))):
         _step(net, f)()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             _step(net, f)()
@@ -180,7 +188,7 @@ def _op_counts():
 
 
 EXPERIMENTS = (
-    ("Energy score: `torch.func.grad` vs `torch.autograd.grad`", energy_score),
+    ("Energy score: `torch.func.grad`, `torch.autograd.grad`, the network's own derivatives", energy_score),
     ("Langevin loop overhead", langevin_overhead),
     ("Exact score matching: computing the trace", exact_trace),
     ("Sliced SM against DSM", sliced_vs_dsm),

@@ -7,7 +7,8 @@ Nothing here is imported by the library. Two kinds of code live here:
   out of the loop;
 * a "before" version of a fix that has since moved into ``src/``: ``FuncGradEnergyScore``, the
   energy score by ``torch.func.grad``, kept so that the gain of the fix can still be measured
-  (the fix itself, the autograd energy score, is imported from scorelab). The exact trace's
+  (the fixes themselves, the autograd energy score and the energy network's own derivatives,
+  are imported from scorelab). The exact trace's
   "before" (all d products in one batch) is ``handwritten.exact_batched``.
 
 Each one computes the same quantity as its scorelab counterpart (``hotspots.py`` checks it).

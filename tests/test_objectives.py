@@ -51,9 +51,10 @@ def test_exact_score_matching_vmap_equals_loop_on_a_network(kind):
         assert torch.allclose(ga, gb, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("method", ["forward", "hvp"])
 @pytest.mark.parametrize("projection", ["gaussian", "rademacher"])
 @pytest.mark.parametrize("variance_reduction", [False, True])
-def test_sliced_score_matching_is_unbiased_for_exact(projection, variance_reduction):
+def test_sliced_score_matching_is_unbiased_for_exact(projection, variance_reduction, method):
     torch.manual_seed(1)
     net = ScoreMLP(4, width=16, depth=2).double()
     x = torch.randn(16, 4, dtype=torch.float64)
@@ -61,7 +62,7 @@ def test_sliced_score_matching_is_unbiased_for_exact(projection, variance_reduct
     g = torch.Generator().manual_seed(2)
     draws = torch.stack([
         sliced_score_matching(net, x, n_projections=8, projection=projection,
-                              variance_reduction=variance_reduction, generator=g).detach()
+                              variance_reduction=variance_reduction, generator=g, method=method).detach()
         for _ in range(400)])
     ok, msg = within_se(draws, exact)
     assert ok, msg
@@ -80,6 +81,47 @@ def test_sliced_score_matching_of_minus_x():
     vr = sliced_score_matching(minus_x, x, projection="rademacher", variance_reduction=True)
     # Rademacher directions have vᵀv = d exactly: SSM-VR is then exact for a linear field.
     assert torch.allclose(vr, (0.5 * (x**2).sum(1) - 3).mean(), atol=1e-12)
+
+
+def _network(kind, noise_conditional):
+    """(module, its score function) in float64."""
+    torch.manual_seed(7)
+    if kind == "score":
+        net = ScoreMLP(5, width=16, depth=3, noise_conditional=noise_conditional).double()
+        return net, net
+    net = EnergyMLP(5, width=16, depth=3, noise_conditional=noise_conditional).double()
+    return net, score_from_energy(net)
+
+
+@pytest.mark.parametrize("variance_reduction", [False, True])
+@pytest.mark.parametrize("noise_conditional", [False, True])
+@pytest.mark.parametrize("kind", ["score", "energy"])
+def test_forward_mode_sliced_equals_reverse_over_reverse(kind, noise_conditional, variance_reduction):
+    """The same projections give the same loss and the same parameter gradients both ways."""
+    module, score = _network(kind, noise_conditional)
+    x = torch.randn(24, 5, dtype=torch.float64)
+    sigma = torch.linspace(0.2, 2.0, 24, dtype=torch.float64) if noise_conditional else None
+    fwd, hvp = (sliced_score_matching(score, x, n_projections=2, projection="rademacher", sigma=sigma,
+                                      variance_reduction=variance_reduction, method=m,
+                                      generator=torch.Generator().manual_seed(8))
+                for m in ("forward", "hvp"))
+    assert torch.allclose(fwd, hvp, rtol=1e-10, atol=1e-12)
+    for a, b in zip(_param_grads(fwd, module), _param_grads(hvp, module)):
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-11)
+
+
+def test_auto_sliced_method_uses_forward_mode_only_where_the_network_has_it():
+    module, score = _network("energy", False)
+    x = torch.randn(8, 5, dtype=torch.float64)
+    losses = {m: sliced_score_matching(score, x, method=m, generator=torch.Generator().manual_seed(9))
+              for m in ("auto", "forward", "hvp")}
+    assert losses["auto"].item() == losses["forward"].item()
+    assert torch.allclose(losses["auto"], losses["hvp"], rtol=1e-10)
+    # A plain function has no forward mode: "auto" takes the reverse pass, "forward" refuses.
+    assert sliced_score_matching(minus_x, x, generator=torch.Generator().manual_seed(9)).item() == \
+        sliced_score_matching(minus_x, x, method="hvp", generator=torch.Generator().manual_seed(9)).item()
+    with pytest.raises(ValueError, match="forward-mode"):
+        sliced_score_matching(minus_x, x, method="forward")
 
 
 def _sliced_pair(score, x, seed, **kw):

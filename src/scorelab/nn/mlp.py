@@ -7,12 +7,19 @@ network sees ``sigma`` through :class:`SigmaEmbedding` and preconditions its inp
 
 (the 1/σ output scaling is NCSNv2's; the input scaling keeps the network's inputs at unit
 variance for every σ, as in EDM). A network that is not noise-conditional ignores ``sigma``.
+
+Both also differentiate themselves with plain operations (see :mod:`scorelab.nn.taylor`):
+:meth:`ScoreMLP.jvp` and :meth:`EnergyMLP.directional_derivatives` in forward mode,
+:meth:`EnergyMLP.score` in reverse mode. The objectives use them where a network has them,
+which saves autograd's second-order graphs (sliced score matching; an energy's score in training).
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..utils import as_sigma, broadcast_like
 from .embedding import SigmaEmbedding
+from .taylor import silu_taylor
 
 
 class _Trunk(nn.Module):
@@ -25,22 +32,44 @@ class _Trunk(nn.Module):
         self.cond = None if cond_dim is None else nn.ModuleList(
             nn.Linear(cond_dim, width) for _ in range(depth))
         self.out = nn.Linear(width, out_dim)
-        self.act = nn.SiLU()
+
+    def _pre(self, i: int, layer: nn.Linear, h: list, emb, inverse) -> list:
+        """Layer ``i``'s pre-activation coefficients: bias and σ-conditioning enter the value
+        only; a coefficient given as None is zero (no product is computed for it)."""
+        z = layer(h[0])
+        if emb is not None:
+            z = z + self.cond[i](emb)[inverse]
+        return [z] + [torch.zeros_like(z) if t is None else F.linear(t, layer.weight) for t in h[1:]]
+
+    def taylor(self, x: list, emb: torch.Tensor | None, inverse: torch.Tensor | None = None,
+               keep: list | None = None) -> list:
+        """Forward mode: input coefficients ``[x, x', x'']`` (any prefix; None for zero) of a
+        line ε ↦ x(ε) to the output's. ``keep``, if given, receives every layer's activation
+        slope silu'(z) (for :meth:`input_gradient`; not kept otherwise, which lets the
+        allocator reuse the memory).
+
+        ``emb`` holds one row per distinct σ; ``inverse`` maps each sample to its row."""
+        def act(z):
+            if keep is None:
+                return silu_taylor(z)
+            h, slope = silu_taylor(z, slope=True)
+            keep.append(slope)
+            return h
+        h = act(self._pre(0, self.inp, x, emb, inverse))
+        for i, layer in enumerate(self.blocks, start=1):
+            h = [a + b for a, b in zip(h, act(self._pre(i, layer, h, emb, inverse)))]
+        return [self.out(h[0])] + [F.linear(t, self.out.weight) for t in h[1:]]
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None, inverse: torch.Tensor | None = None) -> torch.Tensor:
-        """``emb`` holds one row per distinct σ; ``inverse`` maps each sample to its row."""
-        def cond(i):
-            return self.cond[i](emb)[inverse]
-        h = self.inp(x)
-        if emb is not None:
-            h = h + cond(0)
-        h = self.act(h)
-        for i, layer in enumerate(self.blocks, start=1):
-            u = layer(h)
-            if emb is not None:
-                u = u + cond(i)
-            h = h + self.act(u)
-        return self.out(h)
+        return self.taylor([x], emb, inverse)[0]
+
+    def input_gradient(self, slopes: list) -> torch.Tensor:
+        """∇ₓf of a scalar output (out_dim 1), backpropagated by hand from the activation slopes
+        that :meth:`taylor` kept: g ← g + (g ⊙ silu'(z)) W through the residual blocks."""
+        g = self.out.weight.expand(slopes[0].shape[0], -1)
+        for layer, slope in zip(reversed(self.blocks), reversed(slopes[1:])):
+            g = g + (g * slope) @ layer.weight
+        return (g * slopes[0]) @ self.inp.weight
 
 
 class _ConditionalMLP(nn.Module):
@@ -53,18 +82,35 @@ class _ConditionalMLP(nn.Module):
         self.embed = SigmaEmbedding(width) if noise_conditional else None
         self.trunk = _Trunk(dim, out_dim, width, depth, width if noise_conditional else None)
 
-    def _features(self, x, sigma):
-        """Return (F(c_in·x, emb), σ) — σ is None for an unconditional network.
+    def _condition(self, x, sigma):
+        """``(c_in, emb, inverse, σ)`` for a batch; all None for an unconditional network.
 
         The σ-embedding is computed once per distinct σ (a batch usually holds a few levels,
         a sampler's batch just one) and gathered, which halves the cost of a sampling step."""
-        flat = x.reshape(x.shape[0], -1)
         if not self.noise_conditional:
-            return self.trunk(flat, None), None
+            return None, None, None, None
         sigma = as_sigma(sigma, x)
         levels, inverse = torch.unique(sigma, return_inverse=True)
         c_in = torch.rsqrt(self.sigma_data**2 + sigma**2).unsqueeze(-1)
-        return self.trunk(flat * c_in, self.embed(levels), inverse), sigma
+        return c_in, self.embed(levels), inverse, sigma
+
+    @staticmethod
+    def _line(x, c_in, v=None, order=0) -> list:
+        """The trunk's input coefficients along x + εv: ``[c_in·x, c_in·v, 0][:order + 1]``."""
+        line = [x.reshape(x.shape[0], -1)] + ([v.reshape(x.shape[0], -1)] if order >= 1 else [])
+        line = line if c_in is None else [t * c_in for t in line]
+        return line + [None] * (order == 2)
+
+    def _taylor(self, x, sigma, v=None, order=0, keep=None):
+        """``([F, ∂ᵥF, ∂ᵥ²F][:order + 1], c_in, σ)`` along the line x + εv (c_in and σ are None
+        for an unconditional network); ``keep`` receives the activation slopes."""
+        c_in, emb, inverse, sigma = self._condition(x, sigma)
+        return self.trunk.taylor(self._line(x, c_in, v, order), emb, inverse, keep), c_in, sigma
+
+
+def _scaled(out: torch.Tensor, sigma, shape) -> torch.Tensor:
+    out = out.reshape(shape)
+    return out if sigma is None else out / broadcast_like(sigma, out)
 
 
 class ScoreMLP(_ConditionalMLP):
@@ -75,9 +121,14 @@ class ScoreMLP(_ConditionalMLP):
         super().__init__(dim, dim, width, depth, noise_conditional, sigma_data)
 
     def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
-        out, sigma = self._features(x, sigma)
-        out = out.reshape(x.shape)
-        return out if sigma is None else out / broadcast_like(sigma, out)
+        (out,), _, sigma = self._taylor(x, sigma)
+        return _scaled(out, sigma, x.shape)
+
+    def jvp(self, x: torch.Tensor, sigma, v: torch.Tensor):
+        """``(s(x, σ), ∇ₓs(x, σ)·v)``: the score and its Jacobian-vector product, in one
+        forward pass that carries the tangent ``v`` (forward-mode differentiation)."""
+        coeffs, _, sigma = self._taylor(x, sigma, v, order=1)
+        return tuple(_scaled(c, sigma, x.shape) for c in coeffs)
 
 
 class EnergyMLP(_ConditionalMLP):
@@ -92,6 +143,25 @@ class EnergyMLP(_ConditionalMLP):
         super().__init__(dim, 1, width, depth, noise_conditional, sigma_data)
 
     def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
-        out, sigma = self._features(x, sigma)
-        out = out.squeeze(-1)
-        return out if sigma is None else out / sigma
+        (out,), _, sigma = self._taylor(x, sigma)
+        return _scaled(out, sigma, x.shape[:1])
+
+    def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
+        """``(E, vᵀ∇ₓE, vᵀ∇ₓ²E v)`` at ``(x, σ)``, each of shape (batch,): the Taylor
+        coefficients of ε ↦ E(x + εv, σ) (forward mode, second order; no Hessian is formed).
+        ``with_score=True`` appends the score −∇ₓE, backpropagated from the same forward pass."""
+        pre = [] if with_score else None
+        coeffs, c_in, sigma = self._taylor(x, sigma, v, order=2, keep=pre)
+        out = tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
+        return out + (self._score(pre, c_in, sigma, x.shape),) if with_score else out
+
+    def score(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
+        """The score −∇ₓE(x, σ), backpropagated by hand: its graph is first order, so training
+        through it (denoising score matching on an energy) costs one ordinary backward pass."""
+        pre = []
+        _, c_in, sigma = self._taylor(x, sigma, keep=pre)
+        return self._score(pre, c_in, sigma, x.shape)
+
+    def _score(self, pre, c_in, sigma, shape):
+        grad = self.trunk.input_gradient(pre)
+        return -_scaled(grad if c_in is None else grad * c_in, sigma, shape)

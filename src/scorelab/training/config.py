@@ -40,7 +40,7 @@ OPTIONS = {
     "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),
     "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
     "n_projections": Option("objective", 1, "int", "random projections per sample for sliced score matching", minimum=1),
-    "sliced_method": Option("objective", "hvp", "str", "sliced score matching's derivative: hvp (exact, one reverse pass) or finite-difference (FD-SSM, O(fd_eps^2) bias, ~1.3x faster)", ("hvp", "finite-difference")),
+    "sliced_method": Option("objective", "auto", "str", "sliced score matching's derivative: forward (exact, forward mode, MLPs), hvp (exact, reverse over reverse, any network), auto (forward where the network has it, else hvp) or finite-difference (FD-SSM, O(fd_eps^2) bias)", ("auto", "forward", "hvp", "finite-difference")),
     "fd_eps": Option("objective", 0.01, "float", "step of finite-difference sliced score matching (normalised units)", minimum=0, strict=True),
     "cd_steps": Option("objective", 20, "int", "Langevin steps per contrastive-divergence update", minimum=1),
     "cd_step_size": Option("objective", 0.005, "float", "Langevin step size for the negatives (normalised units)", minimum=0, strict=True),

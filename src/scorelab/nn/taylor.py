@@ -1,0 +1,39 @@
+r"""SiLU's derivatives, for differentiating the MLPs by hand with plain tensor operations.
+
+Sliced score matching needs :math:`v^\top \nabla_x (v^\top s)` and an energy's denoising loss
+needs :math:`\nabla_x E` inside a graph that is differentiated again. Autograd gets both by
+differentiating its own backward pass (a second-order graph, ~2.5x a denoising step). Written
+out as plain operations, they are first-order graphs that one ordinary backward pass handles:
+
+- forward mode (Taylor coefficients along a line ``x + εv``): a layer ``a = silu(z)`` maps
+  ``(z, z', z'')`` to ``(silu(z), silu'(z) z', silu'(z) z'' + silu''(z) z'^2)``;
+- reverse mode (the input gradient): ``∂a/∂z = silu'(z)``.
+
+With :math:`\varsigma = \mathrm{sigmoid}(z)`:
+:math:`\mathrm{silu}'(z) = \varsigma\,(1 + z(1 - \varsigma)) = a + \varsigma(1 - a)` with
+:math:`a = \mathrm{silu}(z) = z\varsigma`, and
+:math:`\mathrm{silu}''(z) = \varsigma(1 - \varsigma)\,(2 + z(1 - 2\varsigma))`.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def silu_prime(z: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
+def silu_taylor(z: list, slope: bool = False):
+    """Taylor coefficients of silu along a line: ``[z, z', z'']`` (any prefix) -> the same
+    for silu(z); with ``slope=True`` also silu'(z), as ``(coefficients, silu'(z))``."""
+    if len(z) == 1:
+        a = [F.silu(z[0])]
+        return (a, silu_prime(z[0])) if slope else a
+    s = torch.sigmoid(z[0])
+    a = z[0] * s
+    d1 = a + s * (1 - a)                 # = silu'(z), in three operations given s and a
+    out = [a, d1 * z[1]]
+    if len(z) == 3:
+        d2 = s * (1 - s) * (2 + z[0] * (1 - 2 * s))
+        out.append(d1 * z[2] + d2 * z[1] ** 2)
+    return (out, d1) if slope else out
