@@ -64,9 +64,9 @@ def _same(fns: dict, net, atol=1e-4) -> bool:
 
 def energy_score(quick):
     """An energy network's score: ``torch.func.grad`` (scorelab's EnergyScore at first), then
-    ``torch.autograd.grad`` (still used under no_grad, for sampling) and now, with gradients on,
-    the network's own hand-written gradient (``EnergyMLP.score``: a first-order graph) and, for
-    sliced SM, its forward-mode second directional derivative (``directional_derivatives``).
+    ``torch.autograd.grad``, and now the network's own hand-written gradient (``EnergyMLP.score``:
+    a first-order graph in training, torch's fused SiLU derivative and no graph under no_grad)
+    and, for sliced SM, its forward-mode second directional derivative (``directional_derivatives``).
     ``score_from_energy(net.forward)`` is the autograd-only EnergyScore (a bare function has
     neither method)."""
     for d in (2, 64) if not quick else (2,):
@@ -74,8 +74,8 @@ def energy_score(quick):
         x = torch.randn(1024, d)
         func, autograd, now = proto.FuncGradEnergyScore(net.forward), score_from_energy(net.forward), score_from_energy(net)
         fns = {"before: torch.func.grad": cases.no_grad(lambda: func(x)),
-               "now: autograd.grad": cases.no_grad(lambda: autograd(x)),
-               "candidate: EnergyMLP.score": cases.no_grad(lambda: net.score(x)),
+               "before: autograd.grad": cases.no_grad(lambda: autograd(x)),
+               "now: EnergyMLP.score": cases.no_grad(lambda: now(x)),
                "hand-written": cases.no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
         yield ("score call under no_grad, 1024 points", d, fns, None)
         xb = torch.randn(256, d)

@@ -68,15 +68,18 @@ def test_energy_mlp_score_is_minus_the_gradient_with_the_same_parameter_gradient
         assert (a is None and b is None) or torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
-def test_energy_score_uses_the_networks_own_gradient_only_while_gradients_are_on(monkeypatch):
-    x, _, _ = _inputs(False)
-    net = _net(EnergyMLP, False)
+def test_energy_score_asks_the_networks_own_gradient_with_and_without_gradients(monkeypatch):
+    x, _, sigma = _inputs(True)
+    net = _net(EnergyMLP, True)
     calls = []
     own = net.score
     monkeypatch.setattr(net, "score", lambda *a: calls.append(1) or own(*a))
     score = score_from_energy(net)
     with torch.no_grad():
-        a = score(x)
-    b = score(x)
-    assert calls == [1] and not a.requires_grad and b.requires_grad
-    assert torch.allclose(a, b.detach(), rtol=1e-12)
+        a = score(x, sigma)      # torch's fused SiLU derivative, no graph
+    b = score(x, sigma)          # plain operations, differentiable
+    assert calls == [1, 1] and not a.requires_grad and b.requires_grad
+    xs = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(net(xs, sigma).sum(), xs)
+    assert torch.allclose(a, -grad, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(b, -grad, rtol=1e-10, atol=1e-12)

@@ -17,9 +17,9 @@ class EnergyScore:
     with them; outside, plain ``torch.autograd.grad`` is 1.8-2.5x faster for a Langevin step.
 
     An energy that backpropagates itself, with a method ``score(x, σ)`` returning −∇ₓE
-    (:meth:`EnergyMLP.score <scorelab.nn.EnergyMLP.score>`), is asked instead whenever
-    gradients are on: its graph is first order, so training through the score costs one
-    ordinary backward pass instead of a double backward (a denoising step ~0.8x).
+    (:meth:`EnergyMLP.score <scorelab.nn.EnergyMLP.score>`), is asked instead: its graph is
+    first order, so training through the score costs one ordinary backward pass instead of a
+    double backward (a denoising step ~0.9x), and sampling skips autograd (~0.85x).
     """
 
     def __init__(self, energy):
@@ -27,7 +27,7 @@ class EnergyScore:
 
     def __call__(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
         own = getattr(self.energy, "score", None)
-        if own is not None and torch.is_grad_enabled():
+        if own is not None:
             return own(x, sigma)
         if _inside_functorch_transform():
             return -torch.func.grad(lambda y: self.energy(y, sigma).sum())(x)

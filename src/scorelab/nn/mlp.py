@@ -19,7 +19,7 @@ from torch import nn
 
 from ..utils import as_sigma, broadcast_like
 from .embedding import SigmaEmbedding
-from .taylor import silu_taylor
+from .taylor import silu_taylor, silu_vjp
 
 
 class _Trunk(nn.Module):
@@ -44,16 +44,15 @@ class _Trunk(nn.Module):
     def taylor(self, x: list, emb: torch.Tensor | None, inverse: torch.Tensor | None = None,
                keep: list | None = None) -> list:
         """Forward mode: input coefficients ``[x, x', x'']`` (any prefix; None for zero) of a
-        line ε ↦ x(ε) to the output's. ``keep``, if given, receives every layer's activation
-        slope silu'(z) (for :meth:`input_gradient`; not kept otherwise, which lets the
-        allocator reuse the memory).
+        line ε ↦ x(ε) to the output's. ``keep``, if given, receives every layer's
+        ``(z, silu'(z) or None)`` for :meth:`input_gradient` (nothing is kept otherwise, which
+        lets the allocator reuse the memory).
 
         ``emb`` holds one row per distinct σ; ``inverse`` maps each sample to its row."""
         def act(z):
-            if keep is None:
-                return silu_taylor(z)
-            h, slope = silu_taylor(z, slope=True)
-            keep.append(slope)
+            h, slope = silu_taylor(z)
+            if keep is not None:
+                keep.append((z[0], slope))
             return h
         h = act(self._pre(0, self.inp, x, emb, inverse))
         for i, layer in enumerate(self.blocks, start=1):
@@ -63,13 +62,13 @@ class _Trunk(nn.Module):
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None, inverse: torch.Tensor | None = None) -> torch.Tensor:
         return self.taylor([x], emb, inverse)[0]
 
-    def input_gradient(self, slopes: list) -> torch.Tensor:
-        """∇ₓf of a scalar output (out_dim 1), backpropagated by hand from the activation slopes
-        that :meth:`taylor` kept: g ← g + (g ⊙ silu'(z)) W through the residual blocks."""
-        g = self.out.weight.expand(slopes[0].shape[0], -1)
-        for layer, slope in zip(reversed(self.blocks), reversed(slopes[1:])):
-            g = g + (g * slope) @ layer.weight
-        return (g * slopes[0]) @ self.inp.weight
+    def input_gradient(self, kept: list) -> torch.Tensor:
+        """∇ₓf of a scalar output (out_dim 1), backpropagated by hand from what :meth:`taylor`
+        kept: g ← g + (g ⊙ silu'(z)) W through the residual blocks."""
+        g = self.out.weight.expand(kept[0][0].shape[0], -1)
+        for layer, (z, slope) in zip(reversed(self.blocks), reversed(kept[1:])):
+            g = g + silu_vjp(g, z, slope) @ layer.weight
+        return silu_vjp(g, *kept[0]) @ self.inp.weight
 
 
 class _ConditionalMLP(nn.Module):
@@ -103,7 +102,7 @@ class _ConditionalMLP(nn.Module):
 
     def _taylor(self, x, sigma, v=None, order=0, keep=None):
         """``([F, ∂ᵥF, ∂ᵥ²F][:order + 1], c_in, σ)`` along the line x + εv (c_in and σ are None
-        for an unconditional network); ``keep`` receives the activation slopes."""
+        for an unconditional network); ``keep`` is passed to :meth:`_Trunk.taylor`."""
         c_in, emb, inverse, sigma = self._condition(x, sigma)
         return self.trunk.taylor(self._line(x, c_in, v, order), emb, inverse, keep), c_in, sigma
 
@@ -156,8 +155,10 @@ class EnergyMLP(_ConditionalMLP):
         return out + (self._score(pre, c_in, sigma, x.shape),) if with_score else out
 
     def score(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
-        """The score −∇ₓE(x, σ), backpropagated by hand: its graph is first order, so training
-        through it (denoising score matching on an energy) costs one ordinary backward pass."""
+        """The score −∇ₓE(x, σ), backpropagated by hand. With gradients on, its graph is first
+        order, so training through it (denoising score matching on an energy) costs one
+        ordinary backward pass; under ``torch.no_grad`` (sampling) it uses torch's fused SiLU
+        derivative and builds no graph at all (~0.85x of ``torch.autograd.grad``)."""
         pre = []
         _, c_in, sigma = self._taylor(x, sigma, keep=pre)
         return self._score(pre, c_in, sigma, x.shape)

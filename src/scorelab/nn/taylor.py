@@ -7,7 +7,8 @@ out as plain operations, they are first-order graphs that one ordinary backward 
 
 - forward mode (Taylor coefficients along a line ``x + εv``): a layer ``a = silu(z)`` maps
   ``(z, z', z'')`` to ``(silu(z), silu'(z) z', silu'(z) z'' + silu''(z) z'^2)``;
-- reverse mode (the input gradient): ``∂a/∂z = silu'(z)``.
+- reverse mode (the input gradient): ``∂a/∂z = silu'(z)``; where no graph is needed (sampling,
+  under ``torch.no_grad``) torch's fused ``silu_backward`` kernel computes g ⊙ silu'(z) in one go.
 
 With :math:`\varsigma = \mathrm{sigmoid}(z)`:
 :math:`\mathrm{silu}'(z) = \varsigma\,(1 + z(1 - \varsigma)) = a + \varsigma(1 - a)` with
@@ -23,12 +24,21 @@ def silu_prime(z: torch.Tensor) -> torch.Tensor:
     return s * (1 + z * (1 - s))
 
 
-def silu_taylor(z: list, slope: bool = False):
+def silu_vjp(g: torch.Tensor, z: torch.Tensor, slope: torch.Tensor | None = None) -> torch.Tensor:
+    """g ⊙ silu'(z); ``slope`` is silu'(z) where it is known already. Differentiable while
+    gradients are on; otherwise torch's fused kernel (which autograd cannot differentiate)."""
+    if slope is not None:
+        return g * slope
+    if torch.is_grad_enabled():
+        return g * silu_prime(z)
+    return torch.ops.aten.silu_backward(g, z)
+
+
+def silu_taylor(z: list) -> tuple[list, torch.Tensor | None]:
     """Taylor coefficients of silu along a line: ``[z, z', z'']`` (any prefix) -> the same
-    for silu(z); with ``slope=True`` also silu'(z), as ``(coefficients, silu'(z))``."""
+    for silu(z), and silu'(z) where it was computed on the way (order >= 1; else None)."""
     if len(z) == 1:
-        a = [F.silu(z[0])]
-        return (a, silu_prime(z[0])) if slope else a
+        return [F.silu(z[0])], None
     s = torch.sigmoid(z[0])
     a = z[0] * s
     d1 = a + s * (1 - a)                 # = silu'(z), in three operations given s and a
@@ -36,4 +46,4 @@ def silu_taylor(z: list, slope: bool = False):
     if len(z) == 3:
         d2 = s * (1 - s) * (2 + z[0] * (1 - 2 * s))
         out.append(d1 * z[2] + d2 * z[1] ** 2)
-    return (out, d1) if slope else out
+    return out, d1
