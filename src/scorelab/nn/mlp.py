@@ -35,11 +35,11 @@ class _Trunk(nn.Module):
 
     def _pre(self, i: int, layer: nn.Linear, h: list, emb, inverse) -> list:
         """Layer ``i``'s pre-activation coefficients: bias and σ-conditioning enter the value
-        only; a coefficient given as None is zero (no product is computed for it)."""
+        only; a coefficient given as None is zero, and stays None (no product is computed)."""
         z = layer(h[0])
         if emb is not None:
             z = z + self.cond[i](emb)[inverse]
-        return [z] + [torch.zeros_like(z) if t is None else F.linear(t, layer.weight) for t in h[1:]]
+        return [z] + [None if t is None else F.linear(t, layer.weight) for t in h[1:]]
 
     def taylor(self, x: list, emb: torch.Tensor | None, inverse: torch.Tensor | None = None,
                keep: list | None = None) -> list:

@@ -13,7 +13,7 @@ out as plain operations, they are first-order graphs that one ordinary backward 
 With :math:`\varsigma = \mathrm{sigmoid}(z)`:
 :math:`\mathrm{silu}'(z) = \varsigma\,(1 + z(1 - \varsigma)) = a + \varsigma(1 - a)` with
 :math:`a = \mathrm{silu}(z) = z\varsigma`, and
-:math:`\mathrm{silu}''(z) = \varsigma(1 - \varsigma)\,(2 + z(1 - 2\varsigma))`.
+:math:`\mathrm{silu}''(z) = \varsigma(1 - \varsigma)\,(2 + z(1 - 2\varsigma)) = \varsigma(1 - \varsigma)(2 + z - 2a)`.
 """
 import torch
 import torch.nn.functional as F
@@ -35,15 +35,17 @@ def silu_vjp(g: torch.Tensor, z: torch.Tensor, slope: torch.Tensor | None = None
 
 
 def silu_taylor(z: list) -> tuple[list, torch.Tensor | None]:
-    """Taylor coefficients of silu along a line: ``[z, z', z'']`` (any prefix) -> the same
-    for silu(z), and silu'(z) where it was computed on the way (order >= 1; else None)."""
+    """Taylor coefficients of silu along a line: ``[z, z', z'']`` (any prefix; z'' may be None
+    for zero) -> the same for silu(z), and silu'(z) where it was computed on the way (order
+    >= 1; else None). Written in few passes over memory: they cost as much as the products."""
     if len(z) == 1:
         return [F.silu(z[0])], None
     s = torch.sigmoid(z[0])
     a = z[0] * s
-    d1 = a + s * (1 - a)                 # = silu'(z), in three operations given s and a
+    d1 = torch.addcmul(a, s, 1 - a)                  # silu' = a + ς(1 − a)
     out = [a, d1 * z[1]]
     if len(z) == 3:
-        d2 = s * (1 - s) * (2 + z[0] * (1 - 2 * s))
-        out.append(d1 * z[2] + d2 * z[1] ** 2)
+        d2 = (s * (1 - s)) * (torch.sub(z[0], a, alpha=2) + 2)   # silu'' = ς(1 − ς)(2 + z − 2a)
+        curve = d2 * z[1] * z[1]
+        out.append(curve if z[2] is None else torch.addcmul(curve, d1, z[2]))
     return out, d1
