@@ -32,7 +32,7 @@ METHODS = {
 }
 LABELS = {"esm_loop": "exact (d backward passes)", "esm_vmap": "exact (vmap, batched VJPs)",
           "ssm": "sliced", "ssm_vr": "sliced, variance-reduced", "dsm": "denoising"}
-FULL = {"dims": (2, 8, 32, 128), "repeats": 7, "warmup": 2}
+FULL = {"dims": (2, 8, 32, 128), "repeats": 25, "warmup": 3}
 QUICK = {"dims": (2, 8), "repeats": 5, "warmup": 1}
 
 
