@@ -57,14 +57,23 @@ def interleaved(fns: dict, *, repeats: int, warmup: int = 2, min_block_s: float 
     finally:
         if gc_was_enabled:
             gc.enable()
-    out = {}
-    for n in names:
-        s = samples[n]
-        q = statistics.quantiles(s, n=4) if len(s) > 1 else [s[0]] * 3
-        out[n] = {"median_s": statistics.median(s), "p25_s": q[0], "p75_s": q[2], "min_s": min(s),
-                  "cpu_median_s": statistics.median(cpu[n]), "n_blocks": len(s),
-                  "calls_per_block": inner[n], "samples_s": samples[n], "cpu_samples_s": cpu[n]}
-    return out
+    return {n: summarise(samples[n], cpu[n], inner[n]) for n in names}
+
+
+def summarise(samples: list, cpu: list, calls_per_block: int) -> dict:
+    """The statistics :func:`interleaved` reports, from per-call wall and CPU samples."""
+    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    return {"median_s": statistics.median(samples), "p25_s": q[0], "p75_s": q[2], "min_s": min(samples),
+            "cpu_median_s": statistics.median(cpu), "n_blocks": len(samples),
+            "calls_per_block": calls_per_block, "samples_s": samples, "cpu_samples_s": cpu}
+
+
+def pool(stats: list[dict]) -> dict:
+    """Pool one callable's :func:`interleaved` statistics from several processes: the samples
+    are concatenated in process order (so pairing two callables' samples by index still pairs
+    blocks of one repetition of one process) and the statistics recomputed."""
+    return summarise([x for st in stats for x in st["samples_s"]],
+                     [x for st in stats for x in st["cpu_samples_s"]], stats[0]["calls_per_block"])
 
 
 def cpu_model() -> str:

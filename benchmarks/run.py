@@ -49,13 +49,19 @@ class Mode:
     min_block_s: float
     memory_dims: tuple
     memory_names: tuple | None = None  # None: every objective and sampler
+    processes: int = 3    # the repetitions are split over this many fresh processes, one after another
+
+    def per_process(self) -> "Mode":
+        """What one of the ``processes`` workers runs: its share of the repetitions and budget."""
+        return dataclasses.replace(self, repeats=-(-self.repeats // self.processes),
+                                   budget_s=self.budget_s / self.processes, processes=1)
 
 
 FULL = Mode("full", cases.Setup(), repeats=15, warmup=2, budget_s=2.5, min_block_s=0.05,
             memory_dims=(2, 16, 64, 256))
 QUICK = Mode("quick", cases.Setup(dims=(2, 16), batch=128, cd_steps=5, n_particles=256, n_steps=20),
-             repeats=3, warmup=1, budget_s=0.2, min_block_s=0.01, memory_dims=(16,),
-             memory_names=("dsm", "ssm", "exact_vmap", "cd", "langevin"))
+             repeats=4, warmup=1, budget_s=0.2, min_block_s=0.01, memory_dims=(16,),
+             memory_names=("dsm", "ssm", "exact_vmap", "cd", "langevin"), processes=2)
 
 
 def impls_here(impls, kind, family):
@@ -78,6 +84,14 @@ def ratio(a: dict | None, b: dict | None) -> dict | None:
 
 def fmt_ratio(r: dict | None) -> str:
     return "—" if r is None else f"{r['ratio']:.2f} ({r['q1']:.2f}–{r['q3']:.2f})"
+
+
+def pooled(mode: Mode) -> str:
+    """How a time in the tables was obtained (for the notes)."""
+    if mode.processes == 1:
+        return "median over interleaved repetitions in one process"
+    return (f"median over interleaved repetitions pooled from {mode.processes} fresh processes "
+            f"run one after another")
 
 
 def ratio_cell(res: dict, a: str, b: str) -> str:
@@ -172,9 +186,9 @@ def verdict_md(verdicts: list[dict]) -> str:
 def objectives_md(rows, verdicts, info, mode) -> str:
     s = mode.setup
     notes = [
-        f"Time per training step (zero_grad, loss, backward, Adam step), median over interleaved "
-        f"repetitions; batch {s.batch}, MLP width {s.width}, depth {s.depth} (the same initial "
-        f"network, data and seed for every implementation).",
+        f"Time per training step (zero_grad, loss, backward, Adam step), {pooled(mode)}; batch "
+        f"{s.batch}, MLP width {s.width}, depth {s.depth} (the same initial network, data and seed "
+        f"for every implementation).",
         f"DSM at σ = {s.dsm_sigma}; multi-scale DSM over {s.n_sigmas} geometric σ from 1 to 0.01; "
         f"sliced SM with one Gaussian projection per sample (finite differences: ε = 0.01, "
         f"one forward and backward pass on the doubled batch; the 2× target is judged on the "
@@ -232,13 +246,14 @@ def sampler_verdicts(rows):
 def samplers_md(rows, verdicts, info, mode) -> str:
     s = mode.setup
     notes = [
-        f"Throughput in particle-steps per second (particles × score evaluations / wall time), "
-        f"{s.n_particles} particles; Langevin: {s.n_steps} steps, ε = {s.step_size}, unconditional "
+        f"Throughput in particle-steps per second (particles × score evaluations / wall time; "
+        f"{pooled(mode)}), {s.n_particles} particles; Langevin: {s.n_steps} steps, ε = {s.step_size}, unconditional "
         f"network; annealed Langevin: {s.n_sigmas} geometric σ from 1 to 0.01 × "
         f"{max(1, s.n_steps // s.n_sigmas)} steps (ε = {s.annealed_step_size}) + Tweedie's "
         f"denoising step, noise-conditional network. MLP width {s.width}, depth {s.depth}.",
         "Score networks run under `torch.no_grad()`; energy networks take −∇ₓE inside (scorelab: "
-        "`score_from_energy`; all three take `torch.autograd.grad`).",
+        "`score_from_energy`, which asks `EnergyMLP.score`, a hand-written backward pass with "
+        "torch's fused SiLU derivative; hand-written and torchebm: `torch.autograd.grad`).",
         "torchebm: `LangevinDynamics(step_size=ε/2, noise_scale=1)`, the same update as scorelab's; "
         "score networks enter through an overridden `BaseModel.gradient`; annealed Langevin is one "
         "prebuilt sampler per σ with σ passed as `model_kwargs` (torchebm has no NCSN sampler).",
@@ -328,6 +343,33 @@ def memory_md(recs, info, mode) -> str:
     return md
 
 
+def time_part(part: str, mode: Mode, argv: list, log) -> list[dict]:
+    """Time one part in ``mode.processes`` fresh processes, one after another, and pool them.
+
+    A process's memory layout can make one implementation a few per cent slower for the whole
+    life of the process (seen: DSM on the score network at d = 256 was 1.09× hand-written in
+    one process and 1.01× in the next, each with a tight interquartile range), so no single
+    process decides a ratio: each worker runs every case with its share of the repetitions,
+    and the samples are pooled (``harness.pool``; the paired ratios stay paired)."""
+    kind, specs = TIMED_PARTS[part][:2]
+    if mode.processes == 1:
+        return time_cases(kind, specs, mode, log)
+    runs = []
+    for p in range(mode.processes):
+        log(f"{part}: process {p + 1} of {mode.processes}")
+        fd, path = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        try:
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv, "--worker", part, path],
+                           check=True)
+            runs.append(json.loads(Path(path).read_text()))
+        finally:
+            os.unlink(path)
+    return [{**rows[0], "results": {impl: harness.pool([r["results"][impl] for r in rows])
+                                    for impl in rows[0]["results"]}}
+            for rows in zip(*runs)]
+
+
 # ---------------------------------------------------------------- main
 
 # The timed parts, in order: part -> (kind of case, specs, verdicts of the rows, Markdown report).
@@ -343,6 +385,8 @@ def main(argv=None) -> int:
                     help="run only these parts")
     ap.add_argument("--dims", type=int, nargs="+", help="override the dimensions")
     ap.add_argument("--out", type=Path, help="results folder (default results/, results/quick/ with --quick)")
+    ap.add_argument("--processes", type=int, help="split the timing over this many processes (default 3; quick 2)")
+    ap.add_argument("--worker", nargs=2, metavar=("PART", "JSON"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     mode = QUICK if args.quick else FULL
@@ -350,12 +394,24 @@ def main(argv=None) -> int:
         mode = dataclasses.replace(mode, setup=dataclasses.replace(mode.setup, dims=tuple(args.dims)),
                                    memory_dims=tuple(d for d in mode.memory_dims if d in args.dims)
                                    or tuple(args.dims[:1]))
+    if args.processes:
+        mode = dataclasses.replace(mode, processes=max(1, args.processes))
+    if args.worker:  # one process's share of a timed part (see time_part)
+        torch.set_num_threads(args.threads)
+        gc.collect()
+        gc.freeze()
+        part, path = args.worker
+        kind, specs = TIMED_PARTS[part][:2]
+        rows = time_cases(kind, specs, mode.per_process(), lambda m: print(f"  {m}", flush=True))
+        Path(path).write_text(json.dumps(rows))
+        return 0
     parts = args.only or ["objectives", "samplers", "memory"] + ([] if args.quick else ["hotspots"])
     out = args.out or (HERE / "results" / ("quick" if args.quick else ""))
     torch.set_num_threads(args.threads)
     gc.collect()
     gc.freeze()  # import-time objects out of the collector's way: gc.collect() then takes ~1 ms
-    info = harness.machine(args.threads, {"mode": mode.name, "setup": dataclasses.asdict(mode.setup)})
+    info = harness.machine(args.threads, {"mode": mode.name, "setup": dataclasses.asdict(mode.setup),
+                                          "processes": mode.processes})
     start = time.perf_counter()
 
     def log(msg):
@@ -364,9 +420,10 @@ def main(argv=None) -> int:
     if not peers.available():
         log("torchebm is not installed: its rows are skipped (pip install -c constraints.txt -e '.[bench]')")
     summary = {}
+    worker_argv = [a for a in (argv if argv is not None else sys.argv[1:])]
     for part, (kind, specs, judge, report) in TIMED_PARTS.items():
         if part in parts:
-            rows = time_cases(kind, specs, mode, log)
+            rows = time_part(part, mode, worker_argv, log)
             summary[part] = verdicts = judge(rows)
             harness.write(out, part, report(rows, verdicts, info, mode),
                           {"machine": info, "rows": rows, "targets": verdicts})

@@ -34,3 +34,16 @@ def test_quick_benchmark_writes_every_table(tmp_path, monkeypatch):
     memory = json.loads((tmp_path / "memory.json").read_text())
     assert memory["cases"] and not [c for c in memory["cases"] if "error" in c]
     assert len(objectives["targets"]) == 4
+
+
+def test_pooled_timings_keep_the_pairing_and_recompute_the_statistics(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import harness
+
+    a = harness.summarise([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 5)
+    b = harness.summarise([10.0, 20.0], [9.0, 19.0], 7)
+    pooled = harness.pool([a, b])
+    assert pooled["samples_s"] == [1.0, 2.0, 3.0, 10.0, 20.0]  # process order: index i pairs across callables
+    assert pooled["cpu_samples_s"] == [1.0, 2.0, 3.0, 9.0, 19.0]
+    assert pooled["median_s"] == 3.0 and pooled["min_s"] == 1.0 and pooled["n_blocks"] == 5
+    assert pooled["cpu_median_s"] == 3.0
