@@ -50,10 +50,13 @@ class Mode:
     memory_dims: tuple
     memory_names: tuple | None = None  # None: every objective and sampler
     processes: int = 3    # the repetitions are split over this many fresh processes, one after another
+    min_repeats: int = 3  # even when a case's budget is spent (the slowest cases take seconds a call)
 
     def per_process(self) -> "Mode":
         """What one of the ``processes`` workers runs: its share of the repetitions and budget."""
-        return dataclasses.replace(self, repeats=-(-self.repeats // self.processes),
+        def share(n):
+            return -(-n // self.processes)
+        return dataclasses.replace(self, repeats=share(self.repeats), min_repeats=share(self.min_repeats),
                                    budget_s=self.budget_s / self.processes, processes=1)
 
 
@@ -118,7 +121,7 @@ def time_cases(kind: str, specs: dict, mode: Mode, log) -> list[dict]:
                     fns[(name, impl)] = build(name, family, d, impl, mode.setup, net=net, x=x)
             t0 = time.perf_counter()
             res = harness.interleaved(fns, repeats=mode.repeats, warmup=mode.warmup, min_block_s=mode.min_block_s,
-                                      budget_s=mode.budget_s * len(names))
+                                      budget_s=mode.budget_s * len(names), min_repeats=mode.min_repeats)
             for name in names:
                 r = {impl: v for (n, impl), v in res.items() if n == name}
                 rows.append({"name": name, "label": specs[name][0], "family": family, "d": d, "results": r})
