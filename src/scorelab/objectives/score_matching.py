@@ -103,9 +103,9 @@ def sliced_score_matching(score_fn, x: torch.Tensor, n_projections: int = 1,
     ``method`` says how vᵀ∇ₓ(vᵀs) is computed; the first two are exact and agree to rounding:
     - ``"forward"``: forward mode, one pass that carries the tangent v through the network
       (:func:`has_forward_mode`: ScoreMLP, or the score of an EnergyMLP, where it is the
-      second directional derivative −∂ᵥ²E); a first-order graph, ~1.7x a denoising step;
+      second directional derivative −∂ᵥ²E); a first-order graph, 1.5-1.9x a denoising step;
     - ``"hvp"``: reverse over reverse, a backward pass with ``create_graph`` (any network),
-      ~1.9x a denoising step on a score network and ~2.3x on an energy;
+      ~2x a denoising step on a score network and 2.2-2.5x on an energy (``make bench``);
     - ``"auto"`` (default): ``"forward"`` where the network has it, else ``"hvp"``;
     - ``"finite_difference"`` (FD-SSM, Pang et al. 2020): central differences with
       s± = s(x ± εv), ε = ``fd_eps`` (in the units of x):
