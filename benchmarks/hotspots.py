@@ -36,6 +36,9 @@ from scorelab.nn import score_from_energy  # noqa: E402
 from scorelab.samplers import annealed_langevin, langevin  # noqa: E402
 
 
+S = cases.Setup()   # the sizes and constants of the main tables: batch, σ of DSM, Langevin steps
+
+
 def _step(net, loss_fn):
     def step():
         net.zero_grad(set_to_none=True)
@@ -70,19 +73,19 @@ def energy_score(quick):
     ``score_from_energy(net.forward)`` is the autograd-only EnergyScore (a bare function has
     neither method)."""
     for d in (2, 64) if not quick else (2,):
-        net = cases.network("energy", d, cases.Setup())
-        x = torch.randn(1024, d)
+        net = cases.network("energy", d, S)
+        x = torch.randn(S.n_particles, d)
         func, autograd, now = proto.FuncGradEnergyScore(net.forward), score_from_energy(net.forward), score_from_energy(net)
         fns = {"before: torch.func.grad": cases.no_grad(lambda: func(x)),
                "before: autograd.grad": cases.no_grad(lambda: autograd(x)),
                "now: EnergyMLP.score": cases.no_grad(lambda: now(x)),
                "hand-written": cases.no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
-        yield ("score call under no_grad, 1024 points", d, fns, None)
-        xb = torch.randn(256, d)
+        yield (f"score call under no_grad, {S.n_particles} points", d, fns, None)
+        xb = torch.randn(S.batch, d)
         variants = {"before: torch.func.grad": func, "before: autograd.grad": autograd, "now": now}
         for label, loss, hand, peer in (
-                ("DSM", lambda sc, g: sl.denoising_score_matching(sc, xb, 0.1, generator=g),
-                 lambda g: hw.dsm(hw.score_of_energy(net, True), xb, 0.1, g), peers.dsm_loss),
+                ("DSM", lambda sc, g: sl.denoising_score_matching(sc, xb, S.dsm_sigma, generator=g),
+                 lambda g: hw.dsm(hw.score_of_energy(net, True), xb, S.dsm_sigma, g), peers.dsm_loss),
                 ("sliced SM", lambda sc, g: sl.sliced_score_matching(sc, xb, generator=g),
                  lambda g: hw.sliced(hw.score_of_energy(net, True), xb, g), peers.sliced_loss)):
             check = {n: (lambda sc=sc: loss(sc, _gen())) for n, sc in variants.items()}
@@ -91,38 +94,38 @@ def energy_score(quick):
                    for (n, sc), gi in zip(variants.items(), g)}
             fns["hand-written"] = _step(net, lambda: hand(g[3]))
             if peers.available():
-                te = peer(peers.energy_model(net), 0.1) if label == "DSM" else peer(peers.energy_model(net))
+                te = peer(peers.energy_model(net), S.dsm_sigma) if label == "DSM" else peer(peers.energy_model(net))
                 fns["torchebm"] = _step(net, lambda te=te: te(xb, generator=g[4]))
-            yield (f"{label} loss + backward, batch 256", d, fns, _same(check, net))
+            yield (f"{label} loss + backward, batch {S.batch}", d, fns, _same(check, net))
 
 
 def langevin_overhead(quick):
     """Per-step book-keeping of scorelab's Langevin loops (as_sigma, SamplerRun.score,
     step_done) with a small score network, where it is most visible."""
     n = 100 if not quick else 20
-    for batch in (64, 1024) if not quick else (64,):
-        net = cases.network("score", 2, cases.Setup())
+    for batch in (64, S.n_particles) if not quick else (64,):
+        net = cases.network("score", 2, S)
         x = torch.randn(batch, 2)
         g = [_gen() for _ in range(3)]
-        fns = {"now": cases.no_grad(lambda: langevin(net, x, 1e-3, n, generator=g[0])),
-               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(net, x, 1e-3, n, generator=g[1])),
-               "hand-written": cases.no_grad(lambda: hw.langevin(net, x, 1e-3, n, 0.0, g[2]))}
-        same = torch.equal(langevin(net, x, 1e-3, 5, generator=_gen()), proto.langevin(net, x, 1e-3, 5, generator=_gen()))
+        fns = {"now": cases.no_grad(lambda: langevin(net, x, S.step_size, n, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(net, x, S.step_size, n, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.langevin(net, x, S.step_size, n, 0.0, g[2]))}
+        same = torch.equal(langevin(net, x, S.step_size, 5, generator=_gen()), proto.langevin(net, x, S.step_size, 5, generator=_gen()))
         yield (f"Langevin, score net, {batch} particles × {n} steps", 2, fns, same)
-        cnet = cases.network("score", 2, cases.Setup(), noise_conditional=True)
-        sig = cases.sigmas(cases.Setup())
+        cnet = cases.network("score", 2, S, noise_conditional=True)
+        sig = cases.sigmas(S)
         per = n // 10
-        fns = {"now": cases.no_grad(lambda: annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[0])),
-               "candidate: hoisted loop": cases.no_grad(lambda: proto.annealed_langevin(cnet, x, sig, 1e-5, per, generator=g[1])),
-               "hand-written": cases.no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), 1e-5, per, g[2]))}
-        same = torch.equal(annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()),
-                           proto.annealed_langevin(cnet, x, sig, 1e-5, 1, generator=_gen()))
+        fns = {"now": cases.no_grad(lambda: annealed_langevin(cnet, x, sig, S.annealed_step_size, per, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.annealed_langevin(cnet, x, sig, S.annealed_step_size, per, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), S.annealed_step_size, per, g[2]))}
+        same = torch.equal(annealed_langevin(cnet, x, sig, S.annealed_step_size, 1, generator=_gen()),
+                           proto.annealed_langevin(cnet, x, sig, S.annealed_step_size, 1, generator=_gen()))
         yield (f"annealed Langevin, {batch} particles × {10 * per + 1} NFE", 2, fns, same)
-        enet = cases.network("energy", 2, cases.Setup())
+        enet = cases.network("energy", 2, S)
         score = score_from_energy(enet)
-        fns = {"now": cases.no_grad(lambda: langevin(score, x, 1e-3, n, generator=g[0])),
-               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(score, x, 1e-3, n, generator=g[1])),
-               "hand-written": cases.no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, 1e-3, n, 0.0, g[2]))}
+        fns = {"now": cases.no_grad(lambda: langevin(score, x, S.step_size, n, generator=g[0])),
+               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(score, x, S.step_size, n, generator=g[1])),
+               "hand-written": cases.no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, S.step_size, n, 0.0, g[2]))}
         yield (f"Langevin, energy net, {batch} particles × {n} steps", 2, fns, None)
 
 
@@ -133,8 +136,8 @@ def exact_trace(quick):
     dims = (2, 4, 16, 64, 256) if not quick else (2, 4)
     for family in ("score", "energy"):
         for d in dims:
-            net = cases.network(family, d, cases.Setup())
-            x = torch.randn(256, d)
+            net = cases.network(family, d, S)
+            x = torch.randn(S.batch, d)
             score = net if family == "score" else proto.FuncGradEnergyScore(net)
             variants = {
                 "before: vmap (is_grads_batched, all d at once)": lambda: hw.exact_batched(score, x),
@@ -147,7 +150,7 @@ def exact_trace(quick):
                 variants["chunks of 16 + EnergyMLP.score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
             same = _same(variants, net)
             fns = {name: _step(net, f) for name, f in variants.items()}
-            yield (f"exact SM loss + backward, {family} net, batch 256", d, fns, same)
+            yield (f"exact SM loss + backward, {family} net, batch {S.batch}", d, fns, same)
 
 
 def sliced_vs_dsm(quick):
@@ -156,26 +159,26 @@ def sliced_vs_dsm(quick):
     before, and the hand-written loss) and by forward mode (one pass carrying the tangent v
     through the network, ``ScoreMLP.jvp``: a first-order graph; scorelab now)."""
     for d in (2, 64, 256) if not quick else (2,):
-        net = cases.network("score", d, cases.Setup())
-        x = torch.randn(256, d)
+        net = cases.network("score", d, S)
+        x = torch.randn(S.batch, d)
         g = [_gen() for _ in range(5)]
-        fns = {"DSM": _step(net, lambda: sl.denoising_score_matching(net, x, 0.1, generator=g[0])),
+        fns = {"DSM": _step(net, lambda: sl.denoising_score_matching(net, x, S.dsm_sigma, generator=g[0])),
                "sliced SM, now: forward mode": _step(net, lambda: sl.sliced_score_matching(net, x, generator=g[1])),
                "sliced SM, before: reverse over reverse": _step(
                    net, lambda: sl.sliced_score_matching(net, x, generator=g[2], method="hvp")),
                "sliced SM, hand-written": _step(net, lambda: hw.sliced(net, x, g[3])),
                "finite-difference SSM (approximation)": _step(
                    net, lambda: sl.sliced_score_matching(net, x, generator=g[4], method="finite_difference"))}
-        yield ("score net, batch 256 (loss + backward)", d, fns, None)
+        yield (f"score net, batch {S.batch} (loss + backward)", d, fns, None)
 
 
 def _op_counts():
     """aten ops and matrix products per training step (profiler), DSM vs sliced SM."""
     from torch.profiler import ProfilerActivity, profile
-    net = cases.network("score", 16, cases.Setup())
-    x = torch.randn(256, 16)
+    net = cases.network("score", 16, S)
+    x = torch.randn(S.batch, 16)
     out = {}
-    for name, f in (("DSM", lambda: sl.denoising_score_matching(net, x, 0.1)),
+    for name, f in (("DSM", lambda: sl.denoising_score_matching(net, x, S.dsm_sigma)),
                     ("sliced SM, forward mode", lambda: sl.sliced_score_matching(net, x)),
                     ("sliced SM, reverse over reverse", lambda: sl.sliced_score_matching(net, x, method="hvp"))):
         _step(net, f)()
@@ -245,7 +248,7 @@ def hotspots_md(sections, counts, info) -> str:
         md += harness.table(["case", "d", "variant", "median", "min", "CPU", "speed-up (min / CPU)",
                              "same result"], body, "lrlrrrrl")
     if counts:
-        md += "\n## Operation counts (profiler, score net d = 16, batch 256, one step)\n\n"
+        md += f"\n## Operation counts (profiler, score net d = 16, batch {S.batch}, one step)\n\n"
         md += harness.table(["objective", "aten ops", "matrix products"],
                             [[k, v["aten_ops"], v["matmuls"]] for k, v in counts.items()])
     return md
