@@ -93,13 +93,15 @@ def _network(kind, noise_conditional):
     return net, score_from_energy(net)
 
 
+@pytest.mark.parametrize("shape", [(24, 5), (24, 1, 1, 5)])
 @pytest.mark.parametrize("variance_reduction", [False, True])
 @pytest.mark.parametrize("noise_conditional", [False, True])
 @pytest.mark.parametrize("kind", ["score", "energy"])
-def test_forward_mode_sliced_equals_reverse_over_reverse(kind, noise_conditional, variance_reduction):
-    """The same projections give the same loss and the same parameter gradients both ways."""
+def test_forward_mode_sliced_equals_reverse_over_reverse(kind, noise_conditional, variance_reduction, shape):
+    """The same projections give the same loss and the same parameter gradients both ways
+    (points, and image-shaped inputs that the MLP flattens)."""
     module, score = _network(kind, noise_conditional)
-    x = torch.randn(24, 5, dtype=torch.float64)
+    x = torch.randn(*shape, dtype=torch.float64)
     sigma = torch.linspace(0.2, 2.0, 24, dtype=torch.float64) if noise_conditional else None
     fwd, hvp = (sliced_score_matching(score, x, n_projections=2, projection="rademacher", sigma=sigma,
                                       variance_reduction=variance_reduction, method=m,
