@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import scorelab
+from conftest import fails_in_one_line
 from scorelab.cli import main
 
 STEPS, N_SAMPLES, SEEDS = 2000, 600, (0, 1)
@@ -72,3 +73,10 @@ def test_demo_replaces_its_own_previous_demo(tmp_path):
     assert main(argv[:4] + ["400"] + argv[5:]) == 0  # again, into the same directory
     assert json.loads((out / "metrics.json").read_text()) != json.loads(first)
     assert scorelab.load(out).get_params()["steps"] == 400
+
+
+def test_an_untrained_demo_says_to_train_longer(tmp_path, capsys):
+    # 20 steps leave the score too rough for Langevin at the smallest σ: the samplers' own
+    # advice (a step size) is not a demo option, so the error names the one that is.
+    argv = ["demo", "--out", str(tmp_path / "demo"), "--steps", "20", "--quiet", "--n-samples", "50", "--seeds", "0"]
+    fails_in_one_line(capsys, argv, "after 20 training steps", "--steps 500")

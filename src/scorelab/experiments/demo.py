@@ -74,7 +74,11 @@ def run_demo(out_dir="runs/demo", *, steps=DEFAULTS["steps"], n_data=DEFAULTS["n
     trained = time.perf_counter() - start
     fisher = fisher_per_sigma(model)
     log("sampling with plain and annealed Langevin...")
-    fractions, samples = mode_fraction_by_sampler(model, n_samples, seeds, progress=progress)
+    try:
+        fractions, samples = mode_fraction_by_sampler(model, n_samples, seeds, progress=progress)
+    except FloatingPointError as err:  # the samplers' own advice (a step size) is not a demo option
+        raise FloatingPointError(f"{err}; after {steps} training steps the model may be too rough "
+                                 "for the samplers: train longer (--steps 500 or more)") from None
     metrics = {
         "train_seconds": trained, "total_seconds": time.perf_counter() - start,
         "sigmas": model.sigmas_.tolist(),
