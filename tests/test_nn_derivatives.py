@@ -34,6 +34,10 @@ def test_score_mlp_jvp_is_the_jacobian_vector_product(noise_conditional):
     assert torch.allclose(s, s_ref, rtol=1e-12, atol=1e-13)
     assert torch.allclose(jv, jv_ref, rtol=1e-10, atol=1e-12)
     assert jv.abs().max() > 1e-3  # not trivially zero
+    # the projected form: (vᵀs, vᵀ∇ₓs v) without forming s
+    vs, vjv = net.directional_derivatives(x, sigma, v)
+    assert torch.allclose(vs, (v * s_ref).sum(1), rtol=1e-10, atol=1e-12)
+    assert torch.allclose(vjv, (v * jv_ref).sum(1), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("noise_conditional", [False, True])

@@ -9,8 +9,8 @@ network sees ``sigma`` through :class:`SigmaEmbedding` and preconditions its inp
 variance for every σ, as in EDM). A network that is not noise-conditional ignores ``sigma``.
 
 Both also differentiate themselves with plain operations (see :mod:`scorelab.nn.taylor`):
-:meth:`ScoreMLP.jvp` and :meth:`EnergyMLP.directional_derivatives` in forward mode,
-:meth:`EnergyMLP.score` in reverse mode. The objectives use them where a network has them,
+:meth:`ScoreMLP.jvp`, :meth:`ScoreMLP.directional_derivatives` and
+:meth:`EnergyMLP.directional_derivatives` in forward mode, :meth:`EnergyMLP.score` in reverse mode. The objectives use them where a network has them,
 which saves autograd's second-order graphs (sliced score matching; an energy's score in training).
 """
 import torch
@@ -42,11 +42,13 @@ class _Trunk(nn.Module):
         return [z] + [None if t is None else F.linear(t, layer.weight) for t in h[1:]]
 
     def taylor(self, x: list, emb: torch.Tensor | None, inverse: torch.Tensor | None = None,
-               keep: list | None = None) -> list:
+               keep: list | None = None, project: torch.Tensor | None = None) -> list:
         """Forward mode: input coefficients ``[x, x', x'']`` (any prefix; None for zero) of a
         line ε ↦ x(ε) to the output's. ``keep``, if given, receives every layer's
         ``(z, silu'(z) or None)`` for :meth:`input_gradient` (nothing is kept otherwise, which
-        lets the allocator reuse the memory).
+        lets the allocator reuse the memory). With ``project`` (batch, out_dim), the
+        coefficients of pᵀf instead, each (batch,): the output layer is projected on p first
+        (pᵀW), so f itself is never formed.
 
         ``emb`` holds one row per distinct σ; ``inverse`` maps each sample to its row."""
         def act(z):
@@ -57,7 +59,10 @@ class _Trunk(nn.Module):
         h = act(self._pre(0, self.inp, x, emb, inverse))
         for i, layer in enumerate(self.blocks, start=1):
             h = [a + b for a, b in zip(h, act(self._pre(i, layer, h, emb, inverse)))]
-        return [self.out(h[0])] + [F.linear(t, self.out.weight) for t in h[1:]]
+        if project is None:
+            return [self.out(h[0])] + [F.linear(t, self.out.weight) for t in h[1:]]
+        u = project @ self.out.weight
+        return [(h[0] * u).sum(1) + project @ self.out.bias] + [(t * u).sum(1) for t in h[1:]]
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None, inverse: torch.Tensor | None = None) -> torch.Tensor:
         return self.taylor([x], emb, inverse)[0]
@@ -100,11 +105,11 @@ class _ConditionalMLP(nn.Module):
         line = line if c_in is None else [t * c_in for t in line]
         return line + [None] * (order == 2)
 
-    def _taylor(self, x, sigma, v=None, order=0, keep=None):
+    def _taylor(self, x, sigma, v=None, order=0, keep=None, project=None):
         """``([F, ∂ᵥF, ∂ᵥ²F][:order + 1], c_in, σ)`` along the line x + εv (c_in and σ are None
-        for an unconditional network); ``keep`` is passed to :meth:`_Trunk.taylor`."""
+        for an unconditional network); ``keep`` and ``project`` go to :meth:`_Trunk.taylor`."""
         c_in, emb, inverse, sigma = self._condition(x, sigma)
-        return self.trunk.taylor(self._line(x, c_in, v, order), emb, inverse, keep), c_in, sigma
+        return self.trunk.taylor(self._line(x, c_in, v, order), emb, inverse, keep, project), c_in, sigma
 
 
 def _scaled(out: torch.Tensor, sigma, shape) -> torch.Tensor:
@@ -128,6 +133,13 @@ class ScoreMLP(_ConditionalMLP):
         forward pass that carries the tangent ``v`` (forward-mode differentiation)."""
         coeffs, _, sigma = self._taylor(x, sigma, v, order=1)
         return tuple(_scaled(c, sigma, x.shape) for c in coeffs)
+
+    def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor):
+        """``(vᵀs, vᵀ∇ₓs v)`` at ``(x, σ)``, each of shape (batch,): the Taylor coefficients of
+        ε ↦ vᵀs(x + εv, σ), all that plain sliced score matching needs. Cheaper than
+        :meth:`jvp` when d is large: the output layer is projected on v before it is applied."""
+        coeffs, _, sigma = self._taylor(x, sigma, v, order=1, project=v.reshape(x.shape[0], -1))
+        return tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
 
 
 class EnergyMLP(_ConditionalMLP):

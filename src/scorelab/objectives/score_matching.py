@@ -63,6 +63,8 @@ def has_forward_mode(score_fn) -> bool:
 def _sliced_terms_forward(score_fn, x, sigma, v, need_score):
     """``(s or None, vᵀs, vᵀ∇ₓ(vᵀs))`` in one forward pass carrying the tangent v."""
     if hasattr(score_fn, "jvp"):
+        if not need_score and hasattr(score_fn, "directional_derivatives"):
+            return None, *score_fn.directional_derivatives(x, sigma, v)
         s, jv = score_fn.jvp(x, sigma, v)
         return s, sum_except_batch(v * s), sum_except_batch(v * jv)
     _, d1, d2, *s = score_fn.energy.directional_derivatives(x, sigma, v, with_score=need_score)
@@ -103,7 +105,8 @@ def sliced_score_matching(score_fn, x: torch.Tensor, n_projections: int = 1,
     ``method`` says how vᵀ∇ₓ(vᵀs) is computed; the first two are exact and agree to rounding:
     - ``"forward"``: forward mode, one pass that carries the tangent v through the network
       (:func:`has_forward_mode`: ScoreMLP, or the score of an EnergyMLP, where it is the
-      second directional derivative −∂ᵥ²E); a first-order graph, 1.5-1.9x a denoising step;
+      second directional derivative −∂ᵥ²E); a first-order graph, 1.5-1.9x a denoising step
+      (plain SSM on a ScoreMLP projects the output layer on v and never forms s);
     - ``"hvp"``: reverse over reverse, a backward pass with ``create_graph`` (any network),
       ~2x a denoising step on a score network and 2.2-2.5x on an energy (``make bench``);
     - ``"auto"`` (default): ``"forward"`` where the network has it, else ``"hvp"``;
