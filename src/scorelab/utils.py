@@ -4,6 +4,8 @@ import torch
 
 def as_sigma(sigma, x: torch.Tensor) -> torch.Tensor:
     """Return ``sigma`` (a float or a tensor) as a tensor of shape (batch,) like ``x``'s batch."""
+    if isinstance(sigma, (int, float)):  # the common case, in one call (it runs every step)
+        return torch.full((x.shape[0],), float(sigma), dtype=x.dtype, device=x.device)
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
     if sigma.ndim == 0:
         sigma = sigma.expand(x.shape[0])

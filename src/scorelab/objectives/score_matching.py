@@ -81,7 +81,7 @@ def _sliced_terms_hvp(score_fn, x, sigma, v):
 
 def _sliced_terms_fd(score_fn, x, sigma, v, eps, need_score):
     step = eps * v
-    s_plus, s_minus = score_fn(torch.cat([x + step, x - step]), sigma.repeat(2)).chunk(2)
+    s_plus, s_minus = score_fn(torch.cat([x + step, x - step]), torch.cat([sigma, sigma])).chunk(2)
     both = s_plus + s_minus                                   # 2 s(x) + O(ε²)
     vjv = sum_except_batch(v * (s_plus - s_minus)) / (2 * eps)
     return (both / 2 if need_score else None), sum_except_batch(v * both) / 2, vjv
@@ -131,7 +131,8 @@ def sliced_score_matching(score_fn, x: torch.Tensor, n_projections: int = 1,
         raise ValueError("sliced_score_matching: method 'forward' needs a network with forward-mode "
                          "derivatives (ScoreMLP, or score_from_energy(EnergyMLP)); use 'hvp'")
     xr = x.detach().repeat((n_projections,) + (1,) * (x.ndim - 1)) if n_projections > 1 else x.detach()
-    sig = as_sigma(0.0 if sigma is None else sigma, x).repeat(n_projections)
+    sig = as_sigma(0.0 if sigma is None else sigma, x)
+    sig = sig.repeat(n_projections) if n_projections > 1 else sig
     v = _projections(xr.shape, projection, generator, xr)
     if method == "finite_difference":
         s, vs, vjv = _sliced_terms_fd(score_fn, xr, sig, v, fd_eps, need_score=variance_reduction)
