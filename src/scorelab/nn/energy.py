@@ -24,6 +24,14 @@ class EnergyScore:
 
     def __init__(self, energy):
         self.energy = energy
+        if hasattr(energy, "directional_derivatives"):  # forward mode through the energy (EnergyMLP)
+            self.directional_derivatives = self._directional_derivatives
+
+    def _directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
+        """``(vᵀs, vᵀ∇ₓs v[, s])`` for s = −∇ₓE: minus the energy's first and second directional
+        derivatives along v (the protocol of :meth:`ScoreMLP.directional_derivatives`)."""
+        _, d1, d2, *s = self.energy.directional_derivatives(x, sigma, v, with_score=with_score)
+        return (-d1, -d2, *s)
 
     def __call__(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
         own = getattr(self.energy, "score", None)

@@ -10,14 +10,15 @@ variance for every σ, as in EDM). A network that is not noise-conditional ignor
 
 Both also differentiate themselves with plain operations (see :mod:`scorelab.nn.taylor`):
 :meth:`ScoreMLP.jvp`, :meth:`ScoreMLP.directional_derivatives` and
-:meth:`EnergyMLP.directional_derivatives` in forward mode, :meth:`EnergyMLP.score` in reverse mode. The objectives use them where a network has them,
-which saves autograd's second-order graphs (sliced score matching; an energy's score in training).
+:meth:`EnergyMLP.directional_derivatives` in forward mode, :meth:`EnergyMLP.score` in reverse
+mode. The objectives use them where a network has them, which saves autograd's second-order
+graphs (sliced score matching; an energy's score in training).
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils import as_sigma, broadcast_like
+from ..utils import as_sigma, broadcast_like, sum_except_batch
 from .embedding import SigmaEmbedding
 from .taylor import silu_taylor, silu_vjp
 
@@ -134,10 +135,14 @@ class ScoreMLP(_ConditionalMLP):
         coeffs, _, sigma = self._taylor(x, sigma, v, order=1)
         return tuple(_scaled(c, sigma, x.shape) for c in coeffs)
 
-    def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor):
+    def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
         """``(vᵀs, vᵀ∇ₓs v)`` at ``(x, σ)``, each of shape (batch,): the Taylor coefficients of
         ε ↦ vᵀs(x + εv, σ), all that plain sliced score matching needs. Cheaper than
-        :meth:`jvp` when d is large: the output layer is projected on v before it is applied."""
+        :meth:`jvp` when d is large: the output layer is projected on v before it is applied.
+        ``with_score=True`` appends s itself (then by :meth:`jvp`, which forms s)."""
+        if with_score:
+            s, jv = self.jvp(x, sigma, v)
+            return sum_except_batch(v * s), sum_except_batch(v * jv), s
         coeffs, _, sigma = self._taylor(x, sigma, v, order=1, project=v.reshape(x.shape[0], -1))
         return tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
 
@@ -161,20 +166,20 @@ class EnergyMLP(_ConditionalMLP):
         """``(E, vᵀ∇ₓE, vᵀ∇ₓ²E v)`` at ``(x, σ)``, each of shape (batch,): the Taylor
         coefficients of ε ↦ E(x + εv, σ) (forward mode, second order; no Hessian is formed).
         ``with_score=True`` appends the score −∇ₓE, backpropagated from the same forward pass."""
-        pre = [] if with_score else None
-        coeffs, c_in, sigma = self._taylor(x, sigma, v, order=2, keep=pre)
+        kept = [] if with_score else None
+        coeffs, c_in, sigma = self._taylor(x, sigma, v, order=2, keep=kept)
         out = tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
-        return out + (self._score(pre, c_in, sigma, x.shape),) if with_score else out
+        return out + (self._score(kept, c_in, sigma, x.shape),) if with_score else out
 
     def score(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
         """The score −∇ₓE(x, σ), backpropagated by hand. With gradients on, its graph is first
         order, so training through it (denoising score matching on an energy) costs one
         ordinary backward pass; under ``torch.no_grad`` (sampling) it uses torch's fused SiLU
         derivative and builds no graph at all (~0.85x of ``torch.autograd.grad``)."""
-        pre = []
-        _, c_in, sigma = self._taylor(x, sigma, keep=pre)
-        return self._score(pre, c_in, sigma, x.shape)
+        kept = []
+        _, c_in, sigma = self._taylor(x, sigma, keep=kept)
+        return self._score(kept, c_in, sigma, x.shape)
 
-    def _score(self, pre, c_in, sigma, shape):
-        grad = self.trunk.input_gradient(pre)
+    def _score(self, kept, c_in, sigma, shape):
+        grad = self.trunk.input_gradient(kept)
         return -_scaled(grad if c_in is None else grad * c_in, sigma, shape)

@@ -19,9 +19,14 @@ import torch
 import torch.nn.functional as F
 
 
+def _slope(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """silu'(z) = a + ς(1 − a), from ς = sigmoid(z) and a = silu(z) (three operations)."""
+    return torch.addcmul(a, s, 1 - a)
+
+
 def silu_prime(z: torch.Tensor) -> torch.Tensor:
     s = torch.sigmoid(z)
-    return s * (1 + z * (1 - s))
+    return _slope(s, z * s)
 
 
 def silu_vjp(g: torch.Tensor, z: torch.Tensor, slope: torch.Tensor | None = None) -> torch.Tensor:
@@ -42,7 +47,7 @@ def silu_taylor(z: list) -> tuple[list, torch.Tensor | None]:
         return [F.silu(z[0])], None
     s = torch.sigmoid(z[0])
     a = z[0] * s
-    d1 = torch.addcmul(a, s, 1 - a)                  # silu' = a + ς(1 − a)
+    d1 = _slope(s, a)
     out = [a, d1 * z[1]]
     if len(z) == 3:
         d2 = (s * (1 - s)) * (torch.sub(z[0], a, alpha=2) + 2)   # silu'' = ς(1 − ς)(2 + z − 2a)

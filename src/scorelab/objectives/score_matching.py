@@ -54,21 +54,16 @@ def exact_score_matching(score_fn, x: torch.Tensor, method: str = "vmap", sigma=
 
 
 def has_forward_mode(score_fn) -> bool:
-    """Whether ``score_fn`` differentiates itself in forward mode: a score network with
-    ``jvp(x, σ, v)`` (:class:`~scorelab.nn.ScoreMLP`) or the score of an energy with
-    ``directional_derivatives(x, σ, v)`` (``score_from_energy(EnergyMLP)``)."""
-    return hasattr(score_fn, "jvp") or hasattr(getattr(score_fn, "energy", None), "directional_derivatives")
+    """Whether ``score_fn`` differentiates itself in forward mode, with a method
+    ``directional_derivatives(x, σ, v, with_score=False) -> (vᵀs, vᵀ∇ₓs v[, s])``:
+    :class:`~scorelab.nn.ScoreMLP`, and ``score_from_energy`` of an :class:`~scorelab.nn.EnergyMLP`."""
+    return hasattr(score_fn, "directional_derivatives")
 
 
 def _sliced_terms_forward(score_fn, x, sigma, v, need_score):
     """``(s or None, vᵀs, vᵀ∇ₓ(vᵀs))`` in one forward pass carrying the tangent v."""
-    if hasattr(score_fn, "jvp"):
-        if not need_score and hasattr(score_fn, "directional_derivatives"):
-            return None, *score_fn.directional_derivatives(x, sigma, v)
-        s, jv = score_fn.jvp(x, sigma, v)
-        return s, sum_except_batch(v * s), sum_except_batch(v * jv)
-    _, d1, d2, *s = score_fn.energy.directional_derivatives(x, sigma, v, with_score=need_score)
-    return (s[0] if need_score else None), -d1, -d2    # s = −∇E: vᵀs = −∂ᵥE, vᵀ∇(vᵀs) = −∂ᵥ²E
+    vs, vjv, *s = score_fn.directional_derivatives(x, sigma, v, with_score=need_score)
+    return (s[0] if need_score else None), vs, vjv
 
 
 def _sliced_terms_hvp(score_fn, x, sigma, v):
