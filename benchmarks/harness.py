@@ -60,9 +60,22 @@ def interleaved(fns: dict, *, repeats: int, warmup: int = 2, min_block_s: float 
     return {n: summarise(samples[n], cpu[n], inner[n]) for n in names}
 
 
-def summarise(samples: list, cpu: list, calls_per_block: int) -> dict:
+def prepare(threads: int) -> None:
+    """Before timing: torch's thread count, and the import-time objects frozen out of the
+    collector's way (``gc.collect()`` between repetitions then takes ~1 ms)."""
+    torch.set_num_threads(threads)
+    gc.collect()
+    gc.freeze()
+
+
+def quartiles(xs: list) -> list:
+    """[Q1, median, Q3] of ``xs`` (a single value stands for all three)."""
+    return statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+
+
+def summarise(samples: list, cpu: list, calls_per_block) -> dict:
     """The statistics :func:`interleaved` reports, from per-call wall and CPU samples."""
-    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    q = quartiles(samples)
     return {"median_s": statistics.median(samples), "p25_s": q[0], "p75_s": q[2], "min_s": min(samples),
             "cpu_median_s": statistics.median(cpu), "n_blocks": len(samples),
             "calls_per_block": calls_per_block, "samples_s": samples, "cpu_samples_s": cpu}
@@ -71,9 +84,10 @@ def summarise(samples: list, cpu: list, calls_per_block: int) -> dict:
 def pool(stats: list[dict]) -> dict:
     """Pool one callable's :func:`interleaved` statistics from several processes: the samples
     are concatenated in process order (so pairing two callables' samples by index still pairs
-    blocks of one repetition of one process) and the statistics recomputed."""
+    blocks of one repetition of one process) and the statistics recomputed; each process chose
+    its own block size, so ``calls_per_block`` becomes the list of them."""
     return summarise([x for st in stats for x in st["samples_s"]],
-                     [x for st in stats for x in st["cpu_samples_s"]], stats[0]["calls_per_block"])
+                     [x for st in stats for x in st["cpu_samples_s"]], [st["calls_per_block"] for st in stats])
 
 
 def cpu_model() -> str:

@@ -16,7 +16,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
-import gc  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -76,25 +75,26 @@ def energy_score(quick):
         net = cases.network("energy", d, S)
         x = torch.randn(S.n_particles, d)
         func, autograd, now = proto.FuncGradEnergyScore(net.forward), score_from_energy(net.forward), score_from_energy(net)
+        hand_nograd, hand_graph = hw.score_of_energy(net, False), hw.score_of_energy(net, True)
         fns = {"before: torch.func.grad": cases.no_grad(lambda: func(x)),
                "before: autograd.grad": cases.no_grad(lambda: autograd(x)),
                "now: EnergyMLP.score": cases.no_grad(lambda: now(x)),
-               "hand-written": cases.no_grad(lambda: hw.score_of_energy(net, False)(x, None))}
+               "hand-written": cases.no_grad(lambda: hand_nograd(x, None))}
         yield (f"score call under no_grad, {S.n_particles} points", d, fns, None)
         xb = torch.randn(S.batch, d)
-        variants = {"before: torch.func.grad": func, "before: autograd.grad": autograd, "now": now}
+        variants = {"before: torch.func.grad": func, "before: autograd.grad": autograd,
+                    "now: EnergyMLP's own derivatives": now}
         for label, loss, hand, peer in (
                 ("DSM", lambda sc, g: sl.denoising_score_matching(sc, xb, S.dsm_sigma, generator=g),
-                 lambda g: hw.dsm(hw.score_of_energy(net, True), xb, S.dsm_sigma, g), peers.dsm_loss),
+                 lambda g: hw.dsm(hand_graph, xb, S.dsm_sigma, g), lambda m: peers.dsm_loss(m, S.dsm_sigma)),
                 ("sliced SM", lambda sc, g: sl.sliced_score_matching(sc, xb, generator=g),
-                 lambda g: hw.sliced(hw.score_of_energy(net, True), xb, g), peers.sliced_loss)):
+                 lambda g: hw.sliced(hand_graph, xb, g), peers.sliced_loss)):
             check = {n: (lambda sc=sc: loss(sc, _gen())) for n, sc in variants.items()}
             g = [_gen() for _ in range(5)]
-            fns = {n + (": EnergyMLP's own derivatives" if n == "now" else ""): _step(net, lambda sc=sc, gi=gi: loss(sc, gi))
-                   for (n, sc), gi in zip(variants.items(), g)}
+            fns = {n: _step(net, lambda sc=sc, gi=gi: loss(sc, gi)) for (n, sc), gi in zip(variants.items(), g)}
             fns["hand-written"] = _step(net, lambda: hand(g[3]))
             if peers.available():
-                te = peer(peers.energy_model(net), S.dsm_sigma) if label == "DSM" else peer(peers.energy_model(net))
+                te = peer(peers.energy_model(net))
                 fns["torchebm"] = _step(net, lambda te=te: te(xb, generator=g[4]))
             yield (f"{label} loss + backward, batch {S.batch}", d, fns, _same(check, net))
 
@@ -114,18 +114,18 @@ def langevin_overhead(quick):
         yield (f"Langevin, score net, {batch} particles × {n} steps", 2, fns, same)
         cnet = cases.network("score", 2, S, noise_conditional=True)
         sig = cases.sigmas(S)
-        per = n // 10
+        per = n // len(sig)
         fns = {"now": cases.no_grad(lambda: annealed_langevin(cnet, x, sig, S.annealed_step_size, per, generator=g[0])),
                "candidate: hoisted loop": cases.no_grad(lambda: proto.annealed_langevin(cnet, x, sig, S.annealed_step_size, per, generator=g[1])),
                "hand-written": cases.no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), S.annealed_step_size, per, g[2]))}
         same = torch.equal(annealed_langevin(cnet, x, sig, S.annealed_step_size, 1, generator=_gen()),
                            proto.annealed_langevin(cnet, x, sig, S.annealed_step_size, 1, generator=_gen()))
-        yield (f"annealed Langevin, {batch} particles × {10 * per + 1} NFE", 2, fns, same)
+        yield (f"annealed Langevin, {batch} particles × {len(sig) * per + 1} NFE", 2, fns, same)
         enet = cases.network("energy", 2, S)
-        score = score_from_energy(enet)
+        score, hand = score_from_energy(enet), hw.score_of_energy(enet, False)
         fns = {"now": cases.no_grad(lambda: langevin(score, x, S.step_size, n, generator=g[0])),
                "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(score, x, S.step_size, n, generator=g[1])),
-               "hand-written": cases.no_grad(lambda: hw.langevin(hw.score_of_energy(enet, False), x, S.step_size, n, 0.0, g[2]))}
+               "hand-written": cases.no_grad(lambda: hw.langevin(hand, x, S.step_size, n, 0.0, g[2]))}
         yield (f"Langevin, energy net, {batch} particles × {n} steps", 2, fns, None)
 
 
@@ -206,7 +206,7 @@ def main(out: Path, info: dict, log, quick: bool = False) -> dict:
         # Each row is timed as soon as it is made: its closures read the loop's variables.
         for label, d, fns, same in exp(quick):
             res = harness.interleaved(fns, repeats=repeats, warmup=2, min_block_s=0.05 if not quick else 0.01,
-                                      budget_s=budget, min_repeats=3)
+                                      budget_s=budget)
             ref = next(iter(res.values()))
             log(f"hotspots {label} d={d}: " + "  ".join(
                 f"{n}={harness.fmt_time(r['median_s'])}" for n, r in res.items()))
@@ -260,9 +260,7 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1, as run.py)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    gc.collect()
-    gc.freeze()
+    harness.prepare(args.threads)
     t0 = time.perf_counter()
     main(args.out, harness.machine(args.threads, {"mode": "quick" if args.quick else "full"}),
          lambda m: print(f"[{time.perf_counter() - t0:6.1f} s] {m}", flush=True), quick=args.quick)

@@ -17,9 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import gc  # noqa: E402
 import json  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -29,7 +27,6 @@ from pathlib import Path  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import torch  # noqa: E402
 
 import cases  # noqa: E402
 import harness  # noqa: E402
@@ -80,8 +77,7 @@ def ratio(a: dict | None, b: dict | None) -> dict | None:
     of one repetition ran back to back, so pairing them cancels slow drifts of the machine)."""
     if a is None or b is None:
         return None
-    pr = [x / y for x, y in zip(a["samples_s"], b["samples_s"])]
-    q = statistics.quantiles(pr, n=4) if len(pr) > 1 else [pr[0]] * 3
+    q = harness.quartiles([x / y for x, y in zip(a["samples_s"], b["samples_s"])])
     return {"ratio": a["median_s"] / b["median_s"], "q1": q[0], "q3": q[2]}
 
 
@@ -346,7 +342,7 @@ def memory_md(recs, info, mode) -> str:
     return md
 
 
-def time_part(part: str, mode: Mode, argv: list, log) -> list[dict]:
+def time_part(part: str, kind: str, specs: dict, mode: Mode, argv: list, log) -> list[dict]:
     """Time one part in ``mode.processes`` fresh processes, one after another, and pool them.
 
     A process's memory layout can make one implementation a few per cent slower for the whole
@@ -354,7 +350,6 @@ def time_part(part: str, mode: Mode, argv: list, log) -> list[dict]:
     one process and 1.01× in the next, each with a tight interquartile range), so no single
     process decides a ratio: each worker runs every case with its share of the repetitions,
     and the samples are pooled (``harness.pool``; the paired ratios stay paired)."""
-    kind, specs = TIMED_PARTS[part][:2]
     if mode.processes == 1:
         return time_cases(kind, specs, mode, log)
     runs = []
@@ -388,7 +383,8 @@ def main(argv=None) -> int:
                     help="run only these parts")
     ap.add_argument("--dims", type=int, nargs="+", help="override the dimensions")
     ap.add_argument("--out", type=Path, help="results folder (default results/, results/quick/ with --quick)")
-    ap.add_argument("--processes", type=int, help="split the timing over this many processes (default 3; quick 2)")
+    ap.add_argument("--processes", type=int, help="split the timing over this many processes "
+                    f"(default {FULL.processes}; quick {QUICK.processes})")
     ap.add_argument("--worker", nargs=2, metavar=("PART", "JSON"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -399,10 +395,8 @@ def main(argv=None) -> int:
                                    or tuple(args.dims[:1]))
     if args.processes:
         mode = dataclasses.replace(mode, processes=max(1, args.processes))
+    harness.prepare(args.threads)
     if args.worker:  # one process's share of a timed part (see time_part)
-        torch.set_num_threads(args.threads)
-        gc.collect()
-        gc.freeze()
         part, path = args.worker
         kind, specs = TIMED_PARTS[part][:2]
         rows = time_cases(kind, specs, mode.per_process(), lambda m: print(f"  {m}", flush=True))
@@ -410,9 +404,6 @@ def main(argv=None) -> int:
         return 0
     parts = args.only or ["objectives", "samplers", "memory"] + ([] if args.quick else ["hotspots"])
     out = args.out or (HERE / "results" / ("quick" if args.quick else ""))
-    torch.set_num_threads(args.threads)
-    gc.collect()
-    gc.freeze()  # import-time objects out of the collector's way: gc.collect() then takes ~1 ms
     info = harness.machine(args.threads, {"mode": mode.name, "setup": dataclasses.asdict(mode.setup),
                                           "processes": mode.processes})
     start = time.perf_counter()
@@ -423,10 +414,10 @@ def main(argv=None) -> int:
     if not peers.available():
         log("torchebm is not installed: its rows are skipped (pip install -c constraints.txt -e '.[bench]')")
     summary = {}
-    worker_argv = [a for a in (argv if argv is not None else sys.argv[1:])]
+    worker_argv = list(argv if argv is not None else sys.argv[1:])
     for part, (kind, specs, judge, report) in TIMED_PARTS.items():
         if part in parts:
-            rows = time_part(part, mode, worker_argv, log)
+            rows = time_part(part, kind, specs, mode, worker_argv, log)
             summary[part] = verdicts = judge(rows)
             harness.write(out, part, report(rows, verdicts, info, mode),
                           {"machine": info, "rows": rows, "targets": verdicts})
