@@ -59,9 +59,7 @@ def test_demo_refuses_a_directory_that_is_not_its_own(tmp_path, capsys):
     keep = tmp_path / "mine" / "notes.txt"
     keep.parent.mkdir()
     keep.write_text("precious")
-    assert main(["demo", "--out", str(keep.parent), "--steps", "1", "--quiet"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "refusing" in err
+    fails_in_one_line(capsys, ["demo", "--out", str(keep.parent), "--steps", "1", "--quiet"], "refusing")
     assert keep.read_text() == "precious"
 
 

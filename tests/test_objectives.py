@@ -34,16 +34,20 @@ def _param_grads(loss, module):
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
+def _network(kind, noise_conditional):
+    """(module, its score function) in float64."""
+    torch.manual_seed(7)
+    if kind == "score":
+        net = ScoreMLP(5, width=16, depth=3, noise_conditional=noise_conditional).double()
+        return net, net
+    net = EnergyMLP(5, width=16, depth=3, noise_conditional=noise_conditional).double()
+    return net, score_from_energy(net)
+
+
 @pytest.mark.parametrize("kind", ["score", "energy"])
 def test_exact_score_matching_vmap_equals_loop_on_a_network(kind):
-    torch.manual_seed(0)
+    module, score = _network(kind, noise_conditional=kind == "score")
     x = torch.randn(32, 5, dtype=torch.float64)
-    if kind == "score":
-        module = ScoreMLP(5, width=16, depth=3, noise_conditional=True).double()
-        score = module
-    else:
-        module = EnergyMLP(5, width=16, depth=3).double()
-        score = score_from_energy(module)
     a = exact_score_matching(score, x, method="vmap", sigma=0.3)
     b = exact_score_matching(score, x, method="loop", sigma=0.3)
     assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -81,16 +85,6 @@ def test_sliced_score_matching_of_minus_x():
     vr = sliced_score_matching(minus_x, x, projection="rademacher", variance_reduction=True)
     # Rademacher directions have vᵀv = d exactly: SSM-VR is then exact for a linear field.
     assert torch.allclose(vr, (0.5 * (x**2).sum(1) - 3).mean(), atol=1e-12)
-
-
-def _network(kind, noise_conditional):
-    """(module, its score function) in float64."""
-    torch.manual_seed(7)
-    if kind == "score":
-        net = ScoreMLP(5, width=16, depth=3, noise_conditional=noise_conditional).double()
-        return net, net
-    net = EnergyMLP(5, width=16, depth=3, noise_conditional=noise_conditional).double()
-    return net, score_from_energy(net)
 
 
 @pytest.mark.parametrize("shape", [(24, 5), (24, 1, 1, 5)])

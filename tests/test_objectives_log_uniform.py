@@ -116,5 +116,5 @@ def test_noise_sigma_sampling_log_uniform_trains_with_it():
         # log-uniform: exactly the continuous objective; levels (the default): NCSN's, not it.
         assert torch.equal(loss, direct) == (mode == "log-uniform")
     model = ScoreModel(steps=30, width=16, depth=2, sigma_sampling="log-uniform").fit(torch.randn(200, 2))
-    assert model.get_params()["sigma_sampling"] == "log-uniform"
+    assert model.run_.cfg.sigma_sampling == "log-uniform"  # the fitted run was configured with it
     assert torch.isfinite(model.sample(20, random_state=0, sampler="heun", steps=5)).all()
