@@ -43,19 +43,23 @@ class _Trunk(nn.Module):
         return [z] + [None if t is None else F.linear(t, layer.weight) for t in h[1:]]
 
     def taylor(self, x: list, emb: torch.Tensor | None, inverse: torch.Tensor | None = None,
-               keep: list | None = None, project: torch.Tensor | None = None) -> list:
+               keep: list | None = None, project: torch.Tensor | None = None,
+               whole_value: bool = False) -> list:
         """Forward mode: input coefficients ``[x, x', x'']`` (any prefix; None for zero) of a
         line ε ↦ x(ε) to the output's. ``keep``, if given, receives every layer's
-        ``(z, silu'(z) or None)`` for :meth:`input_gradient` (nothing is kept otherwise, which
-        lets the allocator reuse the memory). With ``project`` (batch, out_dim), the
-        coefficients of pᵀf instead, each (batch,): the output layer is projected on p first
-        (pᵀW), so f itself is never formed.
+        ``(z, silu'(z) or None, q or None)`` for :meth:`input_gradient` (nothing is kept
+        otherwise, which lets the allocator reuse the memory); at first order, q = silu''(z) z'²
+        is the layer's curvature source. With ``project`` (batch, out_dim), the coefficients of
+        pᵀf instead, each (batch,): the output layer is projected on p first (pᵀW), so f itself
+        is never formed; with ``whole_value`` too, f itself comes first and only its
+        derivatives are projected.
 
         ``emb`` holds one row per distinct σ; ``inverse`` maps each sample to its row."""
         def act(z):
-            h, slope = silu_taylor(z)
+            sources = keep is not None and len(z) == 2
+            h, slope = silu_taylor(z + [None] if sources else z)
             if keep is not None:
-                keep.append((z[0], slope))
+                keep.append((z[0], slope, h.pop() if sources else None))
             return h
         h = act(self._pre(0, self.inp, x, emb, inverse))
         for i, layer in enumerate(self.blocks, start=1):
@@ -63,18 +67,28 @@ class _Trunk(nn.Module):
         if project is None:
             return [self.out(h[0])] + [F.linear(t, self.out.weight) for t in h[1:]]
         u = project @ self.out.weight
-        return [(h[0] * u).sum(1) + project @ self.out.bias] + [(t * u).sum(1) for t in h[1:]]
+        value = self.out(h[0]) if whole_value else torch.linalg.vecdot(h[0], u) + project @ self.out.bias
+        return [value] + [torch.linalg.vecdot(t, u) for t in h[1:]]
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None, inverse: torch.Tensor | None = None) -> torch.Tensor:
         return self.taylor([x], emb, inverse)[0]
 
-    def input_gradient(self, kept: list) -> torch.Tensor:
-        """∇ₓf of a scalar output (out_dim 1), backpropagated by hand from what :meth:`taylor`
-        kept: g ← g + (g ⊙ silu'(z)) W through the residual blocks."""
+    def input_gradient(self, kept: list) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(∇ₓf, f'' or None)`` for a scalar output (out_dim 1), backpropagated by hand from
+        what :meth:`taylor` kept: g ← g + (g ⊙ silu'(z)) W through the residual blocks.
+
+        Kept at first order along x + εv, the curvature sources give the second directional
+        derivative on the way: every layer but the activations is linear and x is linear in ε,
+        so f'' = Σₗ ⟨∂f/∂aₗ, silu''(zₗ) zₗ'²⟩ over the activations aₗ, where ∂f/∂aₗ is the g
+        of this pass. It replaces a second-order tangent (a third pass through every layer)."""
         g = self.out.weight.expand(kept[0][0].shape[0], -1)
-        for layer, (z, slope) in zip(reversed(self.blocks), reversed(kept[1:])):
+        curvature = []
+        for layer, (z, slope, q) in zip(reversed(self.blocks), reversed(kept[1:])):
+            curvature.append(q if q is None else torch.linalg.vecdot(g, q))
             g = g + silu_vjp(g, z, slope) @ layer.weight
-        return silu_vjp(g, *kept[0]) @ self.inp.weight
+        z, slope, q = kept[0]
+        curvature.append(q if q is None else torch.linalg.vecdot(g, q))
+        return silu_vjp(g, z, slope) @ self.inp.weight, None if q is None else sum(curvature)
 
 
 class _ConditionalMLP(nn.Module):
@@ -106,11 +120,12 @@ class _ConditionalMLP(nn.Module):
         line = line if c_in is None else [t * c_in for t in line]
         return line + [None] * (order == 2)
 
-    def _taylor(self, x, sigma, v=None, order=0, keep=None, project=None):
+    def _taylor(self, x, sigma, v=None, order=0, keep=None, project=None, whole_value=False):
         """``([F, ∂ᵥF, ∂ᵥ²F][:order + 1], c_in, σ)`` along the line x + εv (c_in and σ are None
-        for an unconditional network); ``keep`` and ``project`` go to :meth:`_Trunk.taylor`."""
+        for an unconditional network); the rest goes to :meth:`_Trunk.taylor`."""
         c_in, emb, inverse, sigma = self._condition(x, sigma)
-        return self.trunk.taylor(self._line(x, c_in, v, order), emb, inverse, keep, project), c_in, sigma
+        line = self._line(x, c_in, v, order)
+        return self.trunk.taylor(line, emb, inverse, keep, project, whole_value), c_in, sigma
 
 
 def _scaled(out: torch.Tensor, sigma, shape) -> torch.Tensor:
@@ -138,13 +153,14 @@ class ScoreMLP(_ConditionalMLP):
     def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
         """``(vᵀs, vᵀ∇ₓs v)`` at ``(x, σ)``, each of shape (batch,): the Taylor coefficients of
         ε ↦ vᵀs(x + εv, σ), all that plain sliced score matching needs. Cheaper than
-        :meth:`jvp` when d is large: the output layer is projected on v before it is applied.
-        ``with_score=True`` appends s itself (then by :meth:`jvp`, which forms s)."""
-        if with_score:
-            s, jv = self.jvp(x, sigma, v)
-            return sum_except_batch(v * s), sum_except_batch(v * jv), s
-        coeffs, _, sigma = self._taylor(x, sigma, v, order=1, project=v.reshape(x.shape[0], -1))
-        return tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
+        :meth:`jvp` when d is large: the output layer is projected on v before it is applied to
+        the tangent. ``with_score=True`` appends s itself (the value is then formed whole)."""
+        flat = v.reshape(x.shape[0], -1)
+        (value, vjv), _, sigma = self._taylor(x, sigma, v, order=1, project=flat, whole_value=with_score)
+        if not with_score:
+            return _scaled(value, sigma, x.shape[:1]), _scaled(vjv, sigma, x.shape[:1])
+        s = _scaled(value, sigma, x.shape)
+        return sum_except_batch(v * s), _scaled(vjv, sigma, x.shape[:1]), s
 
 
 class EnergyMLP(_ConditionalMLP):
@@ -166,10 +182,14 @@ class EnergyMLP(_ConditionalMLP):
         """``(E, vᵀ∇ₓE, vᵀ∇ₓ²E v)`` at ``(x, σ)``, each of shape (batch,): the Taylor
         coefficients of ε ↦ E(x + εv, σ) (forward mode, second order; no Hessian is formed).
         ``with_score=True`` appends the score −∇ₓE, backpropagated from the same forward pass."""
-        kept = [] if with_score else None
-        coeffs, c_in, sigma = self._taylor(x, sigma, v, order=2, keep=kept)
-        out = tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
-        return out + (self._score(kept, c_in, sigma, x.shape),) if with_score else out
+        if not with_score:
+            coeffs, _, sigma = self._taylor(x, sigma, v, order=2)
+            return tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
+        kept = []   # first order, and vᵀ∇²E v from the backward pass (Trunk.input_gradient)
+        coeffs, c_in, sigma = self._taylor(x, sigma, v, order=1, keep=kept)
+        grad, second = self.trunk.input_gradient(kept)
+        return (*(_scaled(c, sigma, x.shape[:1]) for c in coeffs + [second]),
+                self._negative_gradient(grad, c_in, sigma, x.shape))
 
     def score(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
         """The score −∇ₓE(x, σ), backpropagated by hand. With gradients on, its graph is first
@@ -178,8 +198,9 @@ class EnergyMLP(_ConditionalMLP):
         derivative and builds no graph at all (~0.85x of ``torch.autograd.grad``)."""
         kept = []
         _, c_in, sigma = self._taylor(x, sigma, keep=kept)
-        return self._score(kept, c_in, sigma, x.shape)
+        return self._negative_gradient(self.trunk.input_gradient(kept)[0], c_in, sigma, x.shape)
 
-    def _score(self, kept, c_in, sigma, shape):
-        grad = self.trunk.input_gradient(kept)
+    @staticmethod
+    def _negative_gradient(grad, c_in, sigma, shape):
+        """−∇ₓE from the trunk's input gradient (chain rule through c_in·x and the 1/σ scale)."""
         return -_scaled(grad if c_in is None else grad * c_in, sigma, shape)

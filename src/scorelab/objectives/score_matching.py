@@ -5,7 +5,7 @@ integration by parts: J(s) = E[½‖s(x)‖² + tr(∇ₓs(x))].
 """
 import torch
 
-from ..utils import as_sigma, sum_except_batch
+from ..utils import as_sigma, half_mean_square, sum_except_batch
 
 _METHODS = ("vmap", "loop")
 _PROJECTIONS = ("gaussian", "rademacher")
@@ -50,7 +50,7 @@ def exact_score_matching(score_fn, x: torch.Tensor, method: str = "vmap", sigma=
     x = x.detach().requires_grad_(True)
     s = score_fn(x, as_sigma(0.0 if sigma is None else sigma, x))
     trace = _batched_trace(s, x) if method == "vmap" else _loop_trace(s, x)
-    return (0.5 * sum_except_batch(s**2) + trace).mean()
+    return half_mean_square(s) + trace.mean()
 
 
 def has_forward_mode(score_fn) -> bool:
@@ -135,5 +135,4 @@ def sliced_score_matching(score_fn, x: torch.Tensor, n_projections: int = 1,
         s, vs, vjv = _sliced_terms_hvp(score_fn, xr, sig, v)
     else:
         s, vs, vjv = _sliced_terms_forward(score_fn, xr, sig, v, need_score=variance_reduction)
-    first = 0.5 * sum_except_batch(s**2) if variance_reduction else 0.5 * vs**2
-    return (first + vjv).mean()
+    return half_mean_square(s if variance_reduction else vs) + vjv.mean()
