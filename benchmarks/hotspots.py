@@ -68,9 +68,10 @@ def energy_score(quick):
     """An energy network's score: ``torch.func.grad`` (scorelab's EnergyScore at first), then
     ``torch.autograd.grad``, and now the network's own hand-written gradient (``EnergyMLP.score``:
     a first-order graph in training, torch's fused SiLU derivative and no graph under no_grad)
-    and, for sliced SM, its forward-mode second directional derivative (``directional_derivatives``).
-    ``score_from_energy(net.forward)`` is the autograd-only EnergyScore (a bare function has
-    neither method)."""
+    and, for sliced SM, its forward-mode second directional derivative (``directional_derivatives``;
+    for SSM-VR, which needs the score too, read off the score's backward pass instead of a
+    second-order tangent). ``score_from_energy(net.forward)`` is the autograd-only EnergyScore
+    (a bare function has neither method)."""
     for d in (2, 64) if not quick else (2,):
         net = cases.network("energy", d, S)
         x = torch.randn(S.n_particles, d)
@@ -82,20 +83,23 @@ def energy_score(quick):
                "hand-written": cases.no_grad(lambda: hand_nograd(x, None))}
         yield (f"score call under no_grad, {S.n_particles} points", d, fns, None)
         xb = torch.randn(S.batch, d)
-        variants = {"before: torch.func.grad": func, "before: autograd.grad": autograd,
-                    "now: EnergyMLP's own derivatives": now}
-        for label, loss, hand, peer in (
+        common = {"before: torch.func.grad": func, "before: autograd.grad": autograd}
+        tangent = {"before: second-order tangent": proto.TangentCurvatureEnergyScore(net)}
+        for label, loss, hand, peer, extra in (
                 ("DSM", lambda sc, g: sl.denoising_score_matching(sc, xb, S.dsm_sigma, generator=g),
-                 lambda g: hw.dsm(hand_graph, xb, S.dsm_sigma, g), lambda m: peers.dsm_loss(m, S.dsm_sigma)),
+                 lambda g: hw.dsm(hand_graph, xb, S.dsm_sigma, g), lambda m: peers.dsm_loss(m, S.dsm_sigma), {}),
                 ("sliced SM", lambda sc, g: sl.sliced_score_matching(sc, xb, generator=g),
-                 lambda g: hw.sliced(hand_graph, xb, g), peers.sliced_loss)):
+                 lambda g: hw.sliced(hand_graph, xb, g), peers.sliced_loss, {}),
+                ("sliced SM-VR", lambda sc, g: sl.sliced_score_matching(sc, xb, variance_reduction=True, generator=g),
+                 lambda g: hw.sliced(hand_graph, xb, g, variance_reduction=True), None, tangent)):
+            variants = {**common, **extra, "now: EnergyMLP's own derivatives": now}
             check = {n: (lambda sc=sc: loss(sc, _gen())) for n, sc in variants.items()}
-            g = [_gen() for _ in range(5)]
+            g = [_gen() for _ in range(len(variants) + 2)]
             fns = {n: _step(net, lambda sc=sc, gi=gi: loss(sc, gi)) for (n, sc), gi in zip(variants.items(), g)}
-            fns["hand-written"] = _step(net, lambda: hand(g[3]))
-            if peers.available():
+            fns["hand-written"] = _step(net, lambda: hand(g[-2]))
+            if peer is not None and peers.available():
                 te = peer(peers.energy_model(net))
-                fns["torchebm"] = _step(net, lambda te=te: te(xb, generator=g[4]))
+                fns["torchebm"] = _step(net, lambda te=te: te(xb, generator=g[-1]))
             yield (f"{label} loss + backward, batch {S.batch}", d, fns, _same(check, net))
 
 

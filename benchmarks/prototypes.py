@@ -8,13 +8,15 @@ Nothing here is imported by the library. Two kinds of code live here:
 * a "before" version of a fix that has since moved into ``src/``: ``FuncGradEnergyScore``, the
   energy score by ``torch.func.grad``, kept so that the gain of the fix can still be measured
   (the fixes themselves, the autograd energy score and the energy network's own derivatives,
-  are imported from scorelab). The exact trace's
+  are imported from scorelab), and ``TangentCurvatureEnergyScore``, SSM-VR's vᵀ∇²E v by a
+  second-order tangent before it came from the score's backward pass. The exact trace's
   "before" (all d products in one batch) is ``handwritten.exact_batched``.
 
 Each one computes the same quantity as its scorelab counterpart (``hotspots.py`` checks it).
 """
 import torch
 
+from scorelab.nn.mlp import _scaled
 from scorelab.samplers._base import SamplerRun, gaussian_like
 from scorelab.utils import as_sigma
 
@@ -32,6 +34,26 @@ class FuncGradEnergyScore:
         def total_energy(y):
             return self.energy(y, sigma).sum()
         return -torch.func.grad(total_energy)(x)
+
+
+class TangentCurvatureEnergyScore:
+    """Before: an EnergyMLP's score with ``directional_derivatives(..., with_score=True)`` (what
+    SSM-VR asks) computing vᵀ∇²E v as a second-order tangent: a third pass through every
+    layer, where :meth:`scorelab.nn.EnergyMLP.directional_derivatives` now reads it off the
+    score's backward pass."""
+
+    def __init__(self, energy):
+        self.energy = energy
+
+    def __call__(self, x, sigma=None):
+        return self.energy.score(x, sigma)
+
+    def directional_derivatives(self, x, sigma, v, with_score=False):
+        net, kept = self.energy, []
+        coeffs, c_in, sigma = net._taylor(x, sigma, v, order=2, keep=kept)
+        grad, _ = net.trunk.input_gradient(kept)   # order 2 keeps no curvature sources
+        _, d1, d2 = (_scaled(c, sigma, x.shape[:1]) for c in coeffs)
+        return -d1, -d2, net._negative_gradient(grad, c_in, sigma, x.shape)
 
 
 # ---------------------------------------------------------------- Langevin
