@@ -15,7 +15,7 @@ def _weighted_dsm(score_fn, x, sig, generator):
     """Mean of ½‖σ·s(x + σz, σ) + z‖² for per-sample σ (``sig``, shape (batch,))."""
     z = _noise(x, generator)
     sb = broadcast_like(sig, x)
-    return half_mean_square(torch.addcmul(z, sb, score_fn(torch.addcmul(x, sb, z), sig)))
+    return half_mean_square(z + sb * score_fn(torch.addcmul(x, sb, z), sig))   # addcmul: no graph
 
 
 def denoising_score_matching(score_fn, x: torch.Tensor, sigma, generator=None) -> torch.Tensor:
