@@ -102,10 +102,11 @@ def sliced_score_matching(score_fn, x: torch.Tensor, n_projections: int = 1,
     ``method`` says how vᵀ∇ₓ(vᵀs) is computed; the first two are exact and agree to rounding:
     - ``"forward"``: forward mode, one pass that carries the tangent v through the network
       (:func:`has_forward_mode`: ScoreMLP, or the score of an EnergyMLP, where it is the
-      second directional derivative −∂ᵥ²E); a first-order graph, 1.5-1.9x a denoising step
-      (plain SSM on a ScoreMLP projects the output layer on v and never forms s);
+      second directional derivative −∂ᵥ²E, read off the score's backward pass for SSM-VR); a
+      first-order graph, 1.4-2.0x a denoising step (``make bench``; a ScoreMLP applies its
+      output layer to the tangent already projected on v);
     - ``"hvp"``: reverse over reverse, a backward pass with ``create_graph`` (any network),
-      ~2x a denoising step on a score network and 2.2-2.5x on an energy (``make bench``);
+      1.8-2.3x a denoising step (``make bench``'s hand-written version);
     - ``"auto"`` (default): ``"forward"`` where the network has it, else ``"hvp"``;
     - ``"finite_difference"`` (FD-SSM, Pang et al. 2020): central differences with
       s± = s(x ± εv), ε = ``fd_eps`` (in the units of x):
