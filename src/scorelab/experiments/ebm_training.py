@@ -36,10 +36,11 @@ the box spans the test data ± 1.5 data scales), and reports on 4 000 held-out p
 
 The claim (the issue's bar): CD with the library's defaults converges on all three toys over
 5 seeds: no divergence, and NLL within ``NLL_TOLERANCE`` = 0.1 nats of the best score-matching
-result on the same toy. :func:`cd_seed_sweep` checks it against the run's own score-matching
-fits. ``run`` checks the run's own seed only (``FULL["cd_seeds"]`` = 1: about 1.5 minutes on
-an idle core, within the three-minute budget of an experiment); the 5-seed check adds 12 CD
-fits (about 4 minutes in all) and runs apart, as
+result on the same toy, the best method's median over the same seeds (:func:`cd_seed_sweep`
+fits every method on every seed: a single score-matching fit varies by nats from seed to seed).
+``run`` checks the run's own seed only (``FULL["cd_seeds"]`` = 1: about 1.5 minutes on an idle
+core, within the three-minute budget of an experiment); the 5-seed check adds 48 fits (about
+8 minutes in all) and runs apart, as
 
     python -c "from scorelab.experiments import ebm_training; ebm_training.main()"
 
@@ -80,7 +81,7 @@ from ._common import generator, new_figure, save_figure
 DESCRIPTION = ("An energy network on rings, eight Gaussians and a checkerboard, trained by contrastive "
                "divergence, exact, sliced and denoising score matching: held-out NLL vs the true entropy.")
 CLAIM = ("Contrastive divergence with the library's default chains converges on all three toys over 5 seeds "
-         "(no divergence, NLL within 0.1 nats of the best score-matching result).")
+         "(no divergence, NLL within 0.1 nats of the best score-matching result, median over the seeds).")
 
 TOYS = ("rings", "eight_gaussians", "checkerboard")
 METHODS = ("cd", "esm", "ssm", "dsm")
@@ -197,34 +198,45 @@ def toy_data(toy_name: str, n: int, seed: int, split: str) -> torch.Tensor:
     return get_toy(toy_name).sample(n, generator=generator(seed, toy_name, split))
 
 
-def cd_seed_sweep(toys=TOYS, seeds=range(5), *, steps: int = FULL["steps"], reference: dict,
+def cd_seed_sweep(toys=TOYS, seeds=range(5), *, steps: int = FULL["steps"],
                   n_train: int = FULL["n_train"], test_sets: dict, done: dict | None = None) -> dict:
-    """Contrastive divergence at the library's defaults over ``seeds`` on each toy.
+    """Contrastive divergence at the library's defaults, and every score-matching method, over
+    ``seeds`` on each toy.
 
-    ``seeds`` seed both the training data and the training run; every seed is evaluated on the
-    toy's fixed test set ``test_sets[toy]`` and compared with ``reference[toy]``, the best
-    score-matching NLL on that test set. ``done[toy][seed]`` holds results already computed
-    (the main run's own CD fit), which are reused. A toy passes when no seed diverged and every
-    seed's NLL is at most ``reference + NLL_TOLERANCE``.
+    ``seeds`` seed both the training data and the training run; every fit is evaluated on the
+    toy's fixed test set ``test_sets[toy]``. ``done[toy][seed][method]`` holds results already
+    computed (the main run's own fits), which are reused. The reference is the best
+    score-matching method's median NLL over the same seeds: one fit is no reference, since
+    exact and sliced SM at 1000 steps land anywhere in 2.7-4.9 and 2.8-6.5 nats on the rings
+    from seed to seed (denoising SM 2.90 ± 0.01). A toy passes when no CD seed diverged and
+    every CD seed's NLL is at most ``reference + NLL_TOLERANCE``.
     """
     out = {}
     for toy_name in toys:
-        rows = []
+        fits = {method: [] for method in METHODS}
         for seed in seeds:
-            result = (done or {}).get(toy_name, {}).get(seed)
-            if result is None:
-                x_train = toy_data(toy_name, n_train, seed, "train")
-                _, result = fit_and_evaluate(toy_name, "cd", x_train, test_sets[toy_name], steps, seed)
-            rows.append({"seed": seed, **{k: result.get(k) for k in
-                                          ("nll", "kl", "nll_wide_box", "diverged", "seconds_per_step")}})
+            x_train = None
+            for method in METHODS:
+                result = (done or {}).get(toy_name, {}).get(seed, {}).get(method)
+                if result is None:
+                    x_train = toy_data(toy_name, n_train, seed, "train") if x_train is None else x_train
+                    _, result = fit_and_evaluate(toy_name, method, x_train, test_sets[toy_name], steps, seed)
+                fits[method].append(result)
+        medians = {m: statistics.median(_finite_or_inf(r["nll"]) for r in fits[m]) for m in METHODS[1:]}
+        best = min(medians, key=medians.get)
+        reference = medians[best]
+        rows = [{"seed": seed, **{k: r.get(k) for k in ("nll", "kl", "nll_wide_box", "diverged", "seconds_per_step")}}
+                for seed, r in zip(seeds, fits["cd"])]
         nlls = [r["nll"] for r in rows]
         diverged = sum(bool(r["diverged"]) for r in rows)
-        excess = _max_excess(nlls, reference[toy_name])
+        excess = _max_excess(nlls, reference)
         # The same against the wide-box NLL (the score-matching references put no mass outside).
-        excess_wide = _max_excess([r["nll_wide_box"] for r in rows], reference[toy_name])
+        excess_wide = _max_excess([r["nll_wide_box"] for r in rows], reference)
         out[toy_name] = {
             "runs": rows,
-            "reference_nll": reference[toy_name],
+            "reference_nll": reference,
+            "reference_method": best,
+            "score_matching_nll": {m: [r["nll"] for r in fits[m]] for m in METHODS[1:]},
             "nll_mean": statistics.fmean(nlls),
             "nll_sd": statistics.stdev(nlls) if len(nlls) > 1 else 0.0,
             "max_excess_over_reference": excess,
@@ -234,6 +246,11 @@ def cd_seed_sweep(toys=TOYS, seeds=range(5), *, steps: int = FULL["steps"], refe
             "passed_wide_box": diverged == 0 and excess_wide <= NLL_TOLERANCE,
         }
     return out
+
+
+def _finite_or_inf(value) -> float:
+    """A diverged fit (NaN or None) ranks last."""
+    return value if value is not None and math.isfinite(value) else math.inf
 
 
 def _max_excess(values, reference: float) -> float:
@@ -301,8 +318,7 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0, cd_seeds: int | None 
         best_sm[toy_name] = {"method": best, "nll": finite[best] if best else math.nan}
     seeds = range(seed, seed + cfg["cd_seeds"])
     sweep = cd_seed_sweep(toys, seeds, steps=steps, n_train=cfg["n_train"], test_sets=test_sets,
-                          reference={t: best_sm[t]["nll"] for t in toys},
-                          done={t: {seed: table[t]["cd"]} for t in toys})
+                          done={t: {seed: {m: table[t][m] for m in METHODS}} for t in toys})
     for row in table.values():
         row.pop("_models")
     return {
@@ -333,7 +349,8 @@ def main(argv=None) -> dict:
     metrics = record_run("ebm-training", run, args.out, False, args.seed, cd_seeds=args.cd_seeds)
     for toy, check in metrics["cd_seed_check"].items():
         print(f"{toy}: CD NLL {check['nll_mean']:.3f} ± {check['nll_sd']:.3f} over {len(check['runs'])} seeds, "
-              f"best score matching {check['reference_nll']:.3f}, "
+              f"best score matching (median over the seeds) {check['reference_nll']:.3f} "
+              f"({check['reference_method']}), "
               f"max excess {check['max_excess_over_reference']:+.3f}, diverged {check['diverged']}, "
               f"passed {check['passed']} (wide box: {check['passed_wide_box']})")
     return metrics
