@@ -41,13 +41,6 @@ FULL = {"steps": 2000, "n_data": 10000, "grid": 121}
 QUICK = {"steps": 300, "n_data": 2000, "grid": 61}
 
 
-def grid(bounds, n: int) -> torch.Tensor:
-    """The n × n grid points over ``bounds`` (x fastest, y up), shape (n², 2)."""
-    xmin, xmax, ymin, ymax = bounds
-    ys, xs = torch.meshgrid(torch.linspace(ymin, ymax, n), torch.linspace(xmin, xmax, n), indexing="ij")
-    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
-
-
 def _ranks(v: torch.Tensor) -> torch.Tensor:
     """Ranks 0..n−1 (ties broken by position; the grid's values are continuous)."""
     r = torch.empty_like(v, dtype=torch.float64)
@@ -124,7 +117,8 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     toy = get_toy("lecture")
     data = toy.sample(cfg["n_data"], generator(seed, "data"))
     model = ScoreModel(objective="dsm", sigma=DSM_SIGMA, steps=cfg["steps"], seed=seed).fit(data)
-    points = grid(BOUNDS, cfg["grid"])
+    from ..viz import grid_points   # (matplotlib only when the experiment runs)
+    points = grid_points(BOUNDS, cfg["grid"])[0]
     maps = error_map(model, toy, points, DSM_SIGMA)
 
     density = (maps["log_density"] - maps["log_density"].max()).exp()
