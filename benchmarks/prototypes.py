@@ -40,7 +40,8 @@ class TangentCurvatureEnergyScore:
     """Before: an EnergyMLP's score with ``directional_derivatives(..., with_score=True)`` (what
     SSM-VR asks) computing vᵀ∇²E v as a second-order tangent: a third pass through every
     layer, where :meth:`scorelab.nn.EnergyMLP.directional_derivatives` now reads it off the
-    score's backward pass."""
+    score's backward pass. Only the ``with_score=True`` form (SSM-VR) is timed: it always
+    returns the score."""
 
     def __init__(self, energy):
         self.energy = energy

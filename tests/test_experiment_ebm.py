@@ -100,6 +100,7 @@ def test_contrastive_divergence_defaults_converge_on_rings():
     medians = {m: statistics.median(x if math.isfinite(x) else math.inf for x in v)
                for m, v in check["score_matching_nll"].items()}
     assert check["reference_nll"] == min(medians.values()) == medians[check["reference_method"]]
+    assert math.isfinite(check["reference_nll"])
     assert check["diverged"] == 0
     assert check["max_excess_over_reference"] <= ebm.NLL_TOLERANCE, check
     # Every seed is a proper fit, not merely no worse than score matching: within 0.35 nats of

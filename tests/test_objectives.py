@@ -152,17 +152,31 @@ def test_finite_difference_sliced_error_is_second_order():
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("per_sample", [False, True], ids=["float", "tensor"])
 @pytest.mark.parametrize("sigma", [0.1, 0.5, 2.0])
 @pytest.mark.parametrize("d", [1, 4])
-def test_denoising_score_matching_optimum_for_standard_normal(sigma, d):
+def test_denoising_score_matching_optimum_for_standard_normal(sigma, d, per_sample):
+    # A Python number takes scalar arithmetic, a per-sample tensor broadcasts: both are checked.
     g = torch.Generator().manual_seed(4)
+    arg = torch.full((2000,), sigma, dtype=torch.float64) if per_sample else sigma
     draws = torch.stack([
         denoising_score_matching(standard_normal_score,
-                                 torch.randn(2000, d, generator=g, dtype=torch.float64), sigma,
+                                 torch.randn(2000, d, generator=g, dtype=torch.float64), arg,
                                  generator=g)
         for _ in range(100)])
     ok, msg = within_se(draws, d / (2 * sigma**2 * (1 + sigma**2)))
     assert ok, msg
+
+
+def test_denoising_score_matching_same_loss_for_a_number_or_a_tensor_sigma():
+    x = torch.randn(64, 3, dtype=torch.float64)
+    net = ScoreMLP(3, 16, 2, noise_conditional=True).double()
+    per_sample = torch.full((64,), 0.3, dtype=torch.float64)
+    a, b = (denoising_score_matching(net, x, s, generator=torch.Generator().manual_seed(1)) for s in (0.3, per_sample))
+    assert torch.allclose(a, b, rtol=1e-12)
+    for bad in (0.0, -0.5):
+        with pytest.raises(ValueError, match="sigma must be > 0"):
+            denoising_score_matching(net, x, bad)
 
 
 def test_denoising_score_matching_wrong_score_is_worse():

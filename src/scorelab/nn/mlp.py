@@ -11,7 +11,7 @@ variance for every σ, as in EDM). A network that is not noise-conditional ignor
 Both also differentiate themselves with plain operations (see :mod:`scorelab.nn.taylor`):
 :meth:`ScoreMLP.jvp`, :meth:`ScoreMLP.directional_derivatives` and
 :meth:`EnergyMLP.directional_derivatives` in forward mode, :meth:`EnergyMLP.score` in reverse
-mode. The objectives use them where a network has them, which saves autograd's second-order
+mode (and both at once for ``EnergyMLP.directional_derivatives(..., with_score=True)``). The objectives use them where a network has them, which saves autograd's second-order
 graphs (sliced score matching; an energy's score in training).
 """
 import torch
@@ -82,13 +82,16 @@ class _Trunk(nn.Module):
         so f'' = Σₗ ⟨∂f/∂aₗ, silu''(zₗ) zₗ'²⟩ over the activations aₗ, where ∂f/∂aₗ is the g
         of this pass. It replaces a second-order tangent (a third pass through every layer)."""
         g = self.out.weight.expand(kept[0][0].shape[0], -1)
-        curvature = []
-        for layer, (z, slope, q) in zip(reversed(self.blocks), reversed(kept[1:])):
-            curvature.append(q if q is None else torch.linalg.vecdot(g, q))
-            g = g + silu_vjp(g, z, slope) @ layer.weight
-        z, slope, q = kept[0]
-        curvature.append(q if q is None else torch.linalg.vecdot(g, q))
-        return silu_vjp(g, z, slope) @ self.inp.weight, None if q is None else sum(curvature)
+        second = None
+        for i in range(len(kept) - 1, -1, -1):       # kept[0]: the input layer; kept[i]: block i − 1
+            z, slope, q = kept[i]
+            if q is not None:   # ∂f/∂aᵢ is g itself: aᵢ is added to the residual stream
+                term = torch.linalg.vecdot(g, q)
+                second = term if second is None else second + term
+            weight = self.blocks[i - 1].weight if i else self.inp.weight
+            step = silu_vjp(g, z, slope) @ weight
+            g = g + step if i else step
+        return g, second
 
 
 class _ConditionalMLP(nn.Module):
@@ -180,8 +183,9 @@ class EnergyMLP(_ConditionalMLP):
 
     def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
         """``(E, vᵀ∇ₓE, vᵀ∇ₓ²E v)`` at ``(x, σ)``, each of shape (batch,): the Taylor
-        coefficients of ε ↦ E(x + εv, σ) (forward mode, second order; no Hessian is formed).
-        ``with_score=True`` appends the score −∇ₓE, backpropagated from the same forward pass."""
+        coefficients of ε ↦ E(x + εv, σ), no Hessian formed: forward mode to second order; with
+        ``with_score=True``, forward mode to first order and the score −∇ₓE backpropagated from
+        it, appended, with vᵀ∇ₓ²E v read off that backward pass (:meth:`_Trunk.input_gradient`)."""
         if not with_score:
             coeffs, _, sigma = self._taylor(x, sigma, v, order=2)
             return tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)

@@ -11,7 +11,7 @@ out as plain operations, they are first-order graphs that one ordinary backward 
   under ``torch.no_grad``) torch's fused ``silu_backward`` kernel computes g ⊙ silu'(z) in one go;
 - both at once: along a line, only the activations are curved, so a scalar network's second
   directional derivative is Σ ⟨∂f/∂a, silu''(z) z'²⟩ over its activations, with ∂f/∂a from the
-  reverse pass and z' from a first-order tangent (the order-2 term below with z'' = 0).
+  reverse pass and z' from a first-order tangent (the order-2 term above with z'' = 0).
 
 With :math:`\varsigma = \mathrm{sigmoid}(z)`:
 :math:`\mathrm{silu}'(z) = \varsigma\,(1 + z(1 - \varsigma)) = a + \varsigma(1 - a)` with

@@ -27,8 +27,11 @@ def denoising_score_matching(score_fn, x: torch.Tensor, sigma, generator=None) -
     """
     sig = as_sigma(sigma, x)
     z = _noise(x, generator)
-    if isinstance(sigma, (int, float)):   # one σ: scalar arithmetic (fewer, fused operations)
-        return half_mean_square(torch.add(score_fn(torch.add(x, z, alpha=sigma), sig), z, alpha=1 / sigma))
+    if isinstance(sigma, (int, float)) and not isinstance(sigma, bool):  # one σ: scalar arithmetic
+        if not sigma > 0:
+            raise ValueError(f"denoising_score_matching: sigma must be > 0, got {sigma}")
+        s = float(sigma)
+        return half_mean_square(torch.add(score_fn(torch.add(x, z, alpha=s), sig), z, alpha=1 / s))
     sb = broadcast_like(sig, x)
     return half_mean_square(score_fn(torch.addcmul(x, sb, z), sig) + z / sb)
 
