@@ -161,7 +161,7 @@ def sliced_vs_dsm(quick):
     """Sliced SM against DSM on a score network: the directional derivative vᵀ∇ₓ(vᵀs) by reverse
     over reverse (a backward pass with ``create_graph``, then a second-order backward: scorelab
     before, and the hand-written loss) and by forward mode (one pass carrying the tangent v
-    through the network, ``ScoreMLP.jvp``: a first-order graph; scorelab now)."""
+    through the network, ``ScoreMLP.directional_derivatives``: a first-order graph; scorelab now)."""
     for d in (2, 64, 256) if not quick else (2,):
         net = cases.network("score", d, S)
         x = torch.randn(S.batch, d)
