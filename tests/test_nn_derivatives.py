@@ -89,3 +89,20 @@ def test_energy_score_asks_the_networks_own_gradient_with_and_without_gradients(
     (grad,) = torch.autograd.grad(net(xs, sigma).sum(), xs)
     assert torch.allclose(a, -grad, rtol=1e-10, atol=1e-12)
     assert torch.allclose(b, -grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 16])
+@pytest.mark.parametrize("noise_conditional", [False, True])
+@pytest.mark.parametrize("cls", [ScoreMLP, EnergyMLP])
+def test_score_and_trace_is_the_score_and_the_jacobian_trace(cls, noise_conditional, chunk):
+    """Forward mode along every basis vector (an energy's Laplacian from first-order tangents
+    and the backward pass) against d autograd backward passes; chunks that do not divide d."""
+    x, _, sigma = _inputs(noise_conditional)
+    net = _net(cls, noise_conditional)
+    score = net if cls is ScoreMLP else score_from_energy(net)
+    s, trace = score.score_and_trace(x, sigma, chunk=chunk)
+    xs = x.clone().requires_grad_(True)
+    s_ref = (net if cls is ScoreMLP else score_from_energy(net.forward))(xs, sigma)
+    trace_ref = sum(torch.autograd.grad(s_ref[:, i].sum(), xs, retain_graph=True)[0][:, i] for i in range(D))
+    assert torch.allclose(s, s_ref, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(trace, trace_ref, rtol=1e-10, atol=1e-12)

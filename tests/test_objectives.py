@@ -44,12 +44,15 @@ def _network(kind, noise_conditional):
     return net, score_from_energy(net)
 
 
+@pytest.mark.parametrize("method", ["vmap", "forward"])
+@pytest.mark.parametrize("noise_conditional", [False, True])
 @pytest.mark.parametrize("kind", ["score", "energy"])
-def test_exact_score_matching_vmap_equals_loop_on_a_network(kind):
-    module, score = _network(kind, noise_conditional=kind == "score")
-    x = torch.randn(32, 5, dtype=torch.float64)
-    a = exact_score_matching(score, x, method="vmap", sigma=0.3)
-    b = exact_score_matching(score, x, method="loop", sigma=0.3)
+def test_exact_score_matching_equals_the_loop_on_a_network(kind, noise_conditional, method):
+    module, score = _network(kind, noise_conditional)
+    x = torch.randn(32, 5, dtype=torch.float64)   # d = 5: forward mode's chunks of 4 and 1
+    sigma = torch.tensor([0.1, 0.3, 1.0, 3.0], dtype=torch.float64).repeat(8)
+    a = exact_score_matching(score, x, method=method, sigma=sigma)
+    b = exact_score_matching(score, x, method="loop", sigma=sigma)
     assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
     for ga, gb in zip(_param_grads(a, module), _param_grads(b, module)):
         assert torch.allclose(ga, gb, rtol=1e-8, atol=1e-10)
@@ -214,6 +217,8 @@ def test_objectives_reject_bad_options():
     x = torch.randn(4, 2)
     with pytest.raises(ValueError, match="method"):
         exact_score_matching(minus_x, x, method="nope")
+    with pytest.raises(ValueError, match="score_and_trace"):
+        exact_score_matching(minus_x, x, method="forward")   # a plain function has no forward mode
     with pytest.raises(ValueError, match="projection"):
         sliced_score_matching(minus_x, x, projection="uniform")
     with pytest.raises(ValueError, match="n_projections"):

@@ -26,6 +26,8 @@ class EnergyScore:
         self.energy = energy
         if hasattr(energy, "directional_derivatives"):  # forward mode through the energy (EnergyMLP)
             self.directional_derivatives = self._directional_derivatives
+        if hasattr(energy, "score_and_trace"):  # (−∇ₓE, −ΔE), exact, in forward mode (EnergyMLP)
+            self.score_and_trace = energy.score_and_trace
 
     def _directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
         """``(vᵀs, vᵀ∇ₓs v[, s])`` for s = −∇ₓE: minus the energy's first and second directional

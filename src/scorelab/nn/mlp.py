@@ -20,7 +20,7 @@ from torch import nn
 
 from ..utils import as_sigma, broadcast_like, sum_except_batch
 from .embedding import SigmaEmbedding
-from .taylor import silu_taylor, silu_vjp
+from .taylor import silu_derivatives, silu_prime, silu_taylor, silu_vjp
 
 
 class _Trunk(nn.Module):
@@ -72,6 +72,22 @@ class _Trunk(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None, inverse: torch.Tensor | None = None) -> torch.Tensor:
         return self.taylor([x], emb, inverse)[0]
+
+    def basis_tangents(self, slopes: list, chunk: int):
+        """Forward mode along every input basis vector eᵢ, ``chunk`` of them at a time, from the
+        layers' slopes silu'(z): yields ``(i0, i1, [z' of each layer], h')`` for i in [i0, i1),
+        each z' and h' of shape (k, batch, width). The input layer's z' is the column W[:, i],
+        the same for every sample (shape (k, 1, width)); bias and σ-conditioning do not move."""
+        d = self.inp.weight.shape[1]
+        for i0 in range(0, d, chunk):
+            i1 = min(d, i0 + chunk)
+            z_dot = self.inp.weight[:, i0:i1].T.unsqueeze(1)
+            tangents, h_dot = [z_dot], slopes[0] * z_dot
+            for layer, slope in zip(self.blocks, slopes[1:]):
+                z_dot = F.linear(h_dot, layer.weight)
+                tangents.append(z_dot)
+                h_dot = h_dot + slope * z_dot
+            yield i0, i1, tangents, h_dot
 
     def input_gradient(self, kept: list) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(∇ₓf, f'' or None)`` for a scalar output (out_dim 1), backpropagated by hand from
@@ -166,6 +182,21 @@ class ScoreMLP(_ConditionalMLP):
         return sum_except_batch(v * s), _scaled(vjv, sigma, x.shape[:1]), s
 
 
+    def score_and_trace(self, x: torch.Tensor, sigma=None, chunk: int = 4):
+        """``(s(x, σ), tr ∇ₓs(x, σ))``, the trace exact (no estimator) in forward mode: the
+        d basis vectors are carried through the network as tangents, ``chunk`` at a time,
+        beside one ordinary forward pass (no backward pass; what exact score matching needs)."""
+        kept = []
+        (out,), c_in, sigma = self._taylor(x, sigma, keep=kept)
+        slopes = [silu_prime(z) for z, _, _ in kept]
+        weight = self.trunk.out.weight
+        parts = [torch.einsum("kbw,kw->b", h_dot, weight[i0:i1])   # Σᵢ (∂F/∂uᵢ)ᵢ
+                 for i0, i1, _, h_dot in self.trunk.basis_tangents(slopes, chunk)]
+        trace = parts[0] if len(parts) == 1 else torch.stack(parts, 1).sum(1)
+        trace = trace if c_in is None else trace * c_in.squeeze(-1)
+        return _scaled(out, sigma, x.shape), _scaled(trace, sigma, x.shape[:1])
+
+
 class EnergyMLP(_ConditionalMLP):
     """A scalar energy ``E(x, σ)`` of shape (batch,); the model density is ∝ exp(−E).
 
@@ -203,6 +234,23 @@ class EnergyMLP(_ConditionalMLP):
         kept = []
         _, c_in, sigma = self._taylor(x, sigma, keep=kept)
         return self._negative_gradient(self.trunk.input_gradient(kept)[0], c_in, sigma, x.shape)
+
+    def score_and_trace(self, x: torch.Tensor, sigma=None, chunk: int = 4):
+        """``(s, tr ∇ₓs)`` for the score s = −∇ₓE: the trace is minus the Laplacian, exact, with
+        no Hessian and no second-order tangent. Along each input basis vector eᵢ only the
+        activations are curved, so ΔE = Σₗ ⟨∂E/∂aₗ, silu''(zₗ) Σᵢ zₗ'(eᵢ)²⟩: first-order
+        tangents (``chunk`` basis vectors at a time, :meth:`_Trunk.basis_tangents`) and the
+        score's own backward pass (:meth:`_Trunk.input_gradient`)."""
+        kept = []
+        _, c_in, sigma = self._taylor(x, sigma, keep=kept)
+        derivatives = [silu_derivatives(z) for z, _, _ in kept]
+        squares = [0] * len(kept)
+        for _, _, tangents, _ in self.trunk.basis_tangents([d1 for d1, _ in derivatives], chunk):
+            squares = [acc + (t * t).sum(0) for acc, t in zip(squares, tangents)]
+        kept = [(z, d1, d2 * sq) for (z, _, _), (d1, d2), sq in zip(kept, derivatives, squares)]
+        grad, laplacian = self.trunk.input_gradient(kept)
+        laplacian = laplacian if c_in is None else laplacian * c_in.squeeze(-1) ** 2
+        return self._negative_gradient(grad, c_in, sigma, x.shape), -_scaled(laplacian, sigma, x.shape[:1])
 
     @staticmethod
     def _negative_gradient(grad, c_in, sigma, shape):

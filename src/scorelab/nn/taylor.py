@@ -29,9 +29,21 @@ def _slope(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return s + a * (1 - s)
 
 
+def _curvature(s: torch.Tensor, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """silu''(z) = ς(1 − ς)(2 + z − 2a), from ς = sigmoid(z) and a = silu(z)."""
+    return (s * (1 - s)) * (torch.sub(z, a, alpha=2) + 2)
+
+
 def silu_prime(z: torch.Tensor) -> torch.Tensor:
     s = torch.sigmoid(z)
     return _slope(s, z * s)
+
+
+def silu_derivatives(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(silu'(z), silu''(z))``."""
+    s = torch.sigmoid(z)
+    a = F.silu(z)
+    return _slope(s, a), _curvature(s, a, z)
 
 
 def silu_vjp(g: torch.Tensor, z: torch.Tensor, slope: torch.Tensor | None = None) -> torch.Tensor:
@@ -55,7 +67,6 @@ def silu_taylor(z: list) -> tuple[list, torch.Tensor | None]:
     d1 = _slope(s, a)
     out = [a, d1 * z[1]]
     if len(z) == 3:
-        d2 = (s * (1 - s)) * (torch.sub(z[0], a, alpha=2) + 2)   # silu'' = ς(1 − ς)(2 + z − 2a)
-        curve = d2 * z[1] * z[1]
+        curve = _curvature(s, a, z[0]) * z[1] * z[1]
         out.append(curve if z[2] is None else curve + d1 * z[2])
     return out, d1

@@ -7,7 +7,7 @@ import torch
 
 from ..utils import as_sigma, half_mean_square, sum_except_batch
 
-_METHODS = ("vmap", "loop")
+_METHODS = ("vmap", "loop", "forward")
 _PROJECTIONS = ("gaussian", "rademacher")
 _SLICED_METHODS = ("auto", "forward", "hvp", "finite_difference")
 
@@ -41,12 +41,22 @@ def exact_score_matching(score_fn, x: torch.Tensor, method: str = "vmap", sigma=
     """Exact score matching: mean over the batch of ½‖s(x)‖² + tr(∇ₓ s(x)).
 
     ``method="vmap"`` computes the Jacobian's diagonal with d vector-Jacobian products batched
-    into vectorised backward passes (``is_grads_batched``, 16 products each); ``method="loop"`` is the reference with d
-    backward passes. Both are exact; the cost grows with d (see :func:`sliced_score_matching`).
-    ``sigma`` (default 0) is passed to noise-conditional models.
+    into vectorised backward passes (``is_grads_batched``, 16 products each); ``method="loop"``
+    is the reference with d backward passes; ``method="forward"`` carries the d basis vectors
+    through the network as tangents beside one forward pass, 4 at a time, with no backward
+    pass at all (score functions with ``score_and_trace``: ScoreMLP, and the score of an
+    EnergyMLP, whose trace is minus its Laplacian). All three are exact; the cost grows with d
+    (see :func:`sliced_score_matching`). ``sigma`` (default 0) is passed to noise-conditional
+    models.
     """
     if method not in _METHODS:
         raise ValueError(f"exact_score_matching: method must be one of {_METHODS}, got {method!r}")
+    if method == "forward":
+        if not hasattr(score_fn, "score_and_trace"):
+            raise ValueError("exact_score_matching: method 'forward' needs a network with "
+                             "score_and_trace (ScoreMLP, or score_from_energy(EnergyMLP)); use 'vmap'")
+        s, trace = score_fn.score_and_trace(x.detach(), as_sigma(0.0 if sigma is None else sigma, x))
+        return half_mean_square(s) + trace.mean()
     x = x.detach().requires_grad_(True)
     s = score_fn(x, as_sigma(0.0 if sigma is None else sigma, x))
     trace = _batched_trace(s, x) if method == "vmap" else _loop_trace(s, x)
