@@ -136,7 +136,9 @@ def langevin_overhead(quick):
 def exact_trace(quick):
     """Ways to get tr(∇ₓs) for exact score matching, one training step (loss + backward). The
     reference is scorelab before the chunked trace: all d products in one batch and, for energy
-    networks, the torch.func.grad energy score, which every variant but the last two uses."""
+    networks, the torch.func.grad energy score, which the loop and the first chunked variant
+    use. The last, ``method="forward"`` (opt-in; the default is still the chunked vmap), needs
+    no backward pass for the trace: the d basis vectors go through the network as tangents."""
     dims = (2, 4, 16, 64, 256) if not quick else (2, 4)
     for family in ("score", "energy"):
         for d in dims:
@@ -152,6 +154,8 @@ def exact_trace(quick):
                 auto, now = score_from_energy(net.forward), score_from_energy(net)
                 variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(auto, x, method="vmap")
                 variants["chunks of 16 + EnergyMLP.score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
+            own = net if family == "score" else score_from_energy(net)
+            variants["forward mode (score_and_trace)"] = lambda: sl.exact_score_matching(own, x, method="forward")
             same = _same(variants, net)
             fns = {name: _step(net, f) for name, f in variants.items()}
             yield (f"exact SM loss + backward, {family} net, batch {S.batch}", d, fns, same)
