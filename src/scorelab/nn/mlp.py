@@ -11,7 +11,8 @@ variance for every σ, as in EDM). A network that is not noise-conditional ignor
 Both also differentiate themselves with plain operations (see :mod:`scorelab.nn.taylor`):
 :meth:`ScoreMLP.jvp`, :meth:`ScoreMLP.directional_derivatives` and
 :meth:`EnergyMLP.directional_derivatives` in forward mode, :meth:`EnergyMLP.score` in reverse
-mode (and both at once for ``EnergyMLP.directional_derivatives(..., with_score=True)``). The objectives use them where a network has them, which saves autograd's second-order
+mode (and both at once for ``EnergyMLP.directional_derivatives(..., with_score=True)``);
+``score_and_trace`` gives s and tr ∇ₓs exactly, with the input basis as tangents. The objectives use them where a network has them, which saves autograd's second-order
 graphs (sliced score matching; an energy's score in training).
 """
 import torch
@@ -96,7 +97,9 @@ class _Trunk(nn.Module):
         Kept at first order along x + εv, the curvature sources give the second directional
         derivative on the way: every layer but the activations is linear and x is linear in ε,
         so f'' = Σₗ ⟨∂f/∂aₗ, silu''(zₗ) zₗ'²⟩ over the activations aₗ, where ∂f/∂aₗ is the g
-        of this pass. It replaces a second-order tangent (a third pass through every layer)."""
+        of this pass. It replaces a second-order tangent (a third pass through every layer).
+        Sources summed over several directions give the sum of their f'': over the input
+        basis, the Laplacian (:meth:`EnergyMLP.score_and_trace`)."""
         g = self.out.weight.expand(kept[0][0].shape[0], -1)
         second = None
         for i in range(len(kept) - 1, -1, -1):       # kept[0]: the input layer; kept[i]: block i − 1
