@@ -12,8 +12,9 @@ Both also differentiate themselves with plain operations (see :mod:`scorelab.nn.
 :meth:`ScoreMLP.jvp`, :meth:`ScoreMLP.directional_derivatives` and
 :meth:`EnergyMLP.directional_derivatives` in forward mode, :meth:`EnergyMLP.score` in reverse
 mode (and both at once for ``EnergyMLP.directional_derivatives(..., with_score=True)``);
-``score_and_trace`` gives s and tr ∇ₓs exactly, with the input basis as tangents. The objectives use them where a network has them, which saves autograd's second-order
-graphs (sliced score matching; an energy's score in training).
+``score_and_trace`` gives s and tr ∇ₓs exactly, with the input basis as tangents. The
+objectives use them where a network has them, which saves autograd's second-order graphs
+(sliced score matching; an energy's score in training; exact score matching, opt-in).
 """
 import torch
 import torch.nn.functional as F
