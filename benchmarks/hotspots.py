@@ -150,11 +150,11 @@ def exact_trace(quick):
                 "loop": lambda: sl.exact_score_matching(score, x, method="loop"),
                 "is_grads_batched in chunks of 16": lambda: sl.exact_score_matching(score, x, method="vmap"),
             }
-            if family == "energy":
-                auto, now = score_from_energy(net.forward), score_from_energy(net)
-                variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(auto, x, method="vmap")
-                variants["chunks of 16 + EnergyMLP.score"] = lambda: sl.exact_score_matching(now, x, method="vmap")
             own = net if family == "score" else score_from_energy(net)
+            if family == "energy":
+                auto = score_from_energy(net.forward)
+                variants["chunks of 16 + autograd energy score"] = lambda: sl.exact_score_matching(auto, x, method="vmap")
+                variants["chunks of 16 + EnergyMLP.score"] = lambda: sl.exact_score_matching(own, x, method="vmap")
             variants["forward mode (score_and_trace)"] = lambda: sl.exact_score_matching(own, x, method="forward")
             same = _same(variants, net)
             fns = {name: _step(net, f) for name, f in variants.items()}

@@ -27,7 +27,6 @@ from pathlib import Path  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-
 import cases  # noqa: E402
 import harness  # noqa: E402
 import peers  # noqa: E402

@@ -16,6 +16,12 @@ def _inputs(noise_conditional):
     return x, v, sigma
 
 
+def _jacobian(s, xs):
+    """(batch, d, d) per-sample Jacobian of s w.r.t. xs, a row at a time by reverse mode
+    (samples do not interact, so the row of the batch sum is every sample's row)."""
+    return torch.stack([torch.autograd.grad(s[:, i].sum(), xs, retain_graph=True)[0] for i in range(D)], 1)
+
+
 def _net(cls, noise_conditional):
     torch.manual_seed(1)
     return cls(D, width=16, depth=3, noise_conditional=noise_conditional).double()
@@ -28,8 +34,7 @@ def test_score_mlp_jvp_is_the_jacobian_vector_product(noise_conditional):
     s, jv = net.jvp(x, sigma, v)
     xs = x.clone().requires_grad_(True)
     s_ref = net(xs, sigma)
-    # reverse mode, a row of the per-sample Jacobian at a time (samples do not interact)
-    jac = torch.stack([torch.autograd.grad(s_ref[:, i].sum(), xs, retain_graph=True)[0] for i in range(D)], 1)
+    jac = _jacobian(s_ref, xs)
     jv_ref = torch.einsum("bij,bj->bi", jac, v)
     assert torch.allclose(s, s_ref, rtol=1e-12, atol=1e-13)
     assert torch.allclose(jv, jv_ref, rtol=1e-10, atol=1e-12)
@@ -103,6 +108,6 @@ def test_score_and_trace_is_the_score_and_the_jacobian_trace(cls, noise_conditio
     s, trace = score.score_and_trace(x, sigma, chunk=chunk)
     xs = x.clone().requires_grad_(True)
     s_ref = (net if cls is ScoreMLP else score_from_energy(net.forward))(xs, sigma)
-    trace_ref = sum(torch.autograd.grad(s_ref[:, i].sum(), xs, retain_graph=True)[0][:, i] for i in range(D))
+    trace_ref = torch.diagonal(_jacobian(s_ref, xs), dim1=1, dim2=2).sum(1)
     assert torch.allclose(s, s_ref, rtol=1e-10, atol=1e-12)
     assert torch.allclose(trace, trace_ref, rtol=1e-10, atol=1e-12)

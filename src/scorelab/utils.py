@@ -22,6 +22,12 @@ def sum_except_batch(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1).sum(dim=1)
 
 
+def sum_parts(parts: list) -> torch.Tensor:
+    """The sum of same-shaped tensors (a trace computed in chunks): one stacked reduction, and
+    nothing at all for a single part (no zeros to start from)."""
+    return parts[0] if len(parts) == 1 else torch.stack(parts).sum(0)
+
+
 def half_mean_square(r: torch.Tensor) -> torch.Tensor:
     """Mean over the batch (the first dimension) of ½‖r‖², as one product and one sum (the
     losses' last step, every training step: 3-4% of a small network's step against

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils import as_sigma, broadcast_like, sum_except_batch
+from ..utils import as_sigma, broadcast_like, sum_except_batch, sum_parts
 from .embedding import SigmaEmbedding
 from .taylor import silu_derivatives, silu_prime, silu_taylor, silu_vjp
 
@@ -185,7 +185,6 @@ class ScoreMLP(_ConditionalMLP):
         s = _scaled(value, sigma, x.shape)
         return sum_except_batch(v * s), _scaled(vjv, sigma, x.shape[:1]), s
 
-
     def score_and_trace(self, x: torch.Tensor, sigma=None, chunk: int = 4):
         """``(s(x, σ), tr ∇ₓs(x, σ))``, the trace exact (no estimator) in forward mode: the
         d basis vectors are carried through the network as tangents, ``chunk`` at a time,
@@ -196,7 +195,7 @@ class ScoreMLP(_ConditionalMLP):
         weight = self.trunk.out.weight
         parts = [torch.einsum("kbw,kw->b", h_dot, weight[i0:i1])   # Σᵢ (∂F/∂uᵢ)ᵢ
                  for i0, i1, _, h_dot in self.trunk.basis_tangents(slopes, chunk)]
-        trace = parts[0] if len(parts) == 1 else torch.stack(parts, 1).sum(1)
+        trace = sum_parts(parts)
         trace = trace if c_in is None else trace * c_in.squeeze(-1)
         return _scaled(out, sigma, x.shape), _scaled(trace, sigma, x.shape[:1])
 

@@ -5,7 +5,7 @@ integration by parts: J(s) = E[½‖s(x)‖² + tr(∇ₓs(x))].
 """
 import torch
 
-from ..utils import as_sigma, half_mean_square, sum_except_batch
+from ..utils import as_sigma, half_mean_square, sum_except_batch, sum_parts
 
 _METHODS = ("vmap", "loop", "forward")
 _PROJECTIONS = ("gaussian", "rademacher")
@@ -24,7 +24,7 @@ def _batched_trace(s: torch.Tensor, x: torch.Tensor, chunk: int = 16) -> torch.T
         basis = eye[start:start + k].reshape(k, 1, *s.shape[1:]).expand(k, *s.shape)
         (jac,) = torch.autograd.grad(s, x, basis, create_graph=True, is_grads_batched=True)
         parts.append(torch.diagonal(jac.reshape(k, b, d)[:, :, start:start + k], dim1=0, dim2=2).sum(-1))
-    return parts[0] if len(parts) == 1 else torch.stack(parts, 1).sum(1)
+    return sum_parts(parts)
 
 
 def _loop_trace(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -51,14 +51,15 @@ def exact_score_matching(score_fn, x: torch.Tensor, method: str = "vmap", sigma=
     """
     if method not in _METHODS:
         raise ValueError(f"exact_score_matching: method must be one of {_METHODS}, got {method!r}")
+    sig = as_sigma(0.0 if sigma is None else sigma, x)
     if method == "forward":
         if not hasattr(score_fn, "score_and_trace"):
             raise ValueError("exact_score_matching: method 'forward' needs a network with "
                              "score_and_trace (ScoreMLP, or score_from_energy(EnergyMLP)); use 'vmap'")
-        s, trace = score_fn.score_and_trace(x.detach(), as_sigma(0.0 if sigma is None else sigma, x))
+        s, trace = score_fn.score_and_trace(x.detach(), sig)
         return half_mean_square(s) + trace.mean()
     x = x.detach().requires_grad_(True)
-    s = score_fn(x, as_sigma(0.0 if sigma is None else sigma, x))
+    s = score_fn(x, sig)
     trace = _batched_trace(s, x) if method == "vmap" else _loop_trace(s, x)
     return half_mean_square(s) + trace.mean()
 
