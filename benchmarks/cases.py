@@ -20,6 +20,7 @@ from scorelab.nn import EnergyMLP, ScoreMLP, score_from_energy
 from scorelab.samplers import annealed_langevin, geometric_sigmas, langevin
 
 IMPLS = ("scorelab", "handwritten", "torchebm")
+DEVICE = torch.device("cpu")  # where networks, data and generators live (run.py --device)
 FAMILIES = {"score": "score network (ScoreMLP)", "energy": "energy network (EnergyMLP, s = −∇ₓE)"}
 
 
@@ -66,15 +67,20 @@ def network(family: str, d: int, setup: Setup, noise_conditional: bool = False):
     """The case's network, initialised from ``setup.seed`` (identical for every implementation)."""
     torch.manual_seed(setup.seed)
     cls = ScoreMLP if family == "score" else EnergyMLP
-    return cls(d, width=setup.width, depth=setup.depth, noise_conditional=noise_conditional)
+    return cls(d, width=setup.width, depth=setup.depth, noise_conditional=noise_conditional).to(DEVICE)
 
 
 def data(d: int, n: int, setup: Setup) -> torch.Tensor:
-    return torch.randn(n, d, generator=torch.Generator().manual_seed(setup.seed + 1))
+    """Drawn on the CPU (the same numbers on every device), then moved to ``DEVICE``."""
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(setup.seed + 1)).to(DEVICE)
 
 
 def sigmas(setup: Setup) -> torch.Tensor:
-    return geometric_sigmas(1.0, 0.01, setup.n_sigmas)
+    return geometric_sigmas(1.0, 0.01, setup.n_sigmas).to(DEVICE)
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator(device=DEVICE).manual_seed(seed)
 
 
 def _train_step(net, loss_fn, lr):
@@ -90,7 +96,7 @@ def _train_step(net, loss_fn, lr):
 
 def objective_loss(name, family, impl, net, x, setup):
     """A zero-argument loss closure computing objective ``name`` with implementation ``impl``."""
-    g = torch.Generator().manual_seed(setup.seed + 2)
+    g = generator(setup.seed + 2)
     sig, sigs = setup.dsm_sigma, sigmas(setup)
     if name == "cd":
         k, eps, alpha = setup.cd_steps, setup.cd_step_size, setup.cd_alpha
@@ -148,7 +154,7 @@ def sampler_run(name, family, d, impl, setup, net=None, x=None):
     annealed = name == "annealed"
     net = copy.deepcopy(net if net is not None else network(family, d, setup, noise_conditional=annealed))
     x = x if x is not None else data(d, setup.n_particles, setup)
-    g = torch.Generator().manual_seed(setup.seed + 3)
+    g = generator(setup.seed + 3)
     eps, n = setup.step_size, setup.n_steps
     sigs = sigmas(setup)
     per_level = max(1, n // len(sigs))

@@ -12,7 +12,8 @@ import torch
 
 
 def interleaved(fns: dict, *, repeats: int, warmup: int = 2, min_block_s: float = 0.05,
-                budget_s: float = float("inf"), min_repeats: int = 3, slow_s: float = 0.5) -> dict:
+                budget_s: float = float("inf"), min_repeats: int = 3, slow_s: float = 0.5,
+                sync=None) -> dict:
     """Time every callable in ``fns`` round-robin in one process; return per-call statistics.
 
     Each callable is warmed up ``warmup`` times (interleaved; once if a call takes over
@@ -24,15 +25,20 @@ def interleaved(fns: dict, *, repeats: int, warmup: int = 2, min_block_s: float 
     "calls_per_block", "samples_s", "cpu_samples_s"}}: wall-clock seconds per call, and the
     process's CPU time per call (all its threads; steadier than wall time when other processes
     compete for the cores), with the samples in repetition order (so ratios can be paired).
+    ``sync`` (e.g. ``torch.cuda.synchronize``) runs before every clock reading, so the time of
+    asynchronous device work lands in the block that queued it.
     """
+    sync = sync or (lambda: None)
     names = list(fns)
     first = {n: float("inf") for n in names}
     for w in range(max(1, warmup)):
         for n in names:
             if w and first[n] > slow_s:  # one warm-up is enough for a call this long
                 continue
+            sync()
             t = time.perf_counter()
             fns[n]()
+            sync()
             first[n] = min(first[n], time.perf_counter() - t)
     inner = {n: max(1, int(min_block_s / max(first[n], 1e-6))) for n in names}
     samples = {n: [] for n in names}
@@ -49,9 +55,11 @@ def interleaved(fns: dict, *, repeats: int, warmup: int = 2, min_block_s: float 
             gc.disable()  # no collector pause inside a timed block
             for n in order:
                 fn, k = fns[n], inner[n]
+                sync()
                 c, t = time.process_time(), time.perf_counter()
                 for _ in range(k):
                     fn()
+                sync()
                 samples[n].append((time.perf_counter() - t) / k)
                 cpu[n].append((time.process_time() - c) / k)
     finally:
@@ -129,7 +137,7 @@ def header(title: str, info: dict, notes: list[str]) -> str:
     lines = [
         f"# {title}",
         "",
-        f"Measured {info['date']} on {info['cpu']} ({info['logical_cpus']} logical CPUs, "
+        f"Measured {info['date']} on {gpu_text(info)}{info['cpu']} ({info['logical_cpus']} logical CPUs, "
         f"torch.set_num_threads({info['torch_threads']}), OMP_WAIT_POLICY={info['omp_wait_policy']}), "
         f"torch {info['torch']}, torchebm {info['torchebm'] or 'not installed'}, Python {info['python']}; "
         f"load average at start {load_txt}; mode: {info.get('mode', 'full')}.",
@@ -137,6 +145,26 @@ def header(title: str, info: dict, notes: list[str]) -> str:
     ]
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def gpu_text(info: dict) -> str:
+    """'GPU (CUDA x, driver y) with ' when the run timed a GPU, else ''."""
+    gpu = info.get("gpu")
+    return f"an {gpu['name']} (CUDA {gpu['cuda']}, {gpu['memory_gib']:.0f} GiB) with " if gpu else ""
+
+
+def gpu_info(device) -> dict | None:
+    """The card's name, CUDA version and memory when ``device`` is a CUDA device, else None."""
+    if torch.device(device).type != "cuda":
+        return None
+    props = torch.cuda.get_device_properties(device)
+    return {"name": props.name, "cuda": torch.version.cuda, "memory_gib": props.total_memory / 2**30,
+            "multiprocessors": props.multi_processor_count}
+
+
+def synchronizer(device):
+    """What :func:`interleaved` calls before reading the clock: CUDA's synchronize, or None."""
+    return torch.cuda.synchronize if torch.device(device).type == "cuda" else None
 
 
 def table(columns: list[str], rows: list[list], align: str | None = None) -> str:

@@ -65,6 +65,38 @@ def _measure(case: dict, threads: int) -> dict:
             "growth_kib": peak - base, "peak_reset": exact, "elapsed_s": time.perf_counter() - t0}
 
 
+def measure_cuda(case: dict) -> dict:
+    """The CUDA version of :func:`_measure`, run in the calling process: the caching
+    allocator's peak (``torch.cuda.max_memory_allocated``) during the measured calls, over what
+    was allocated just before them. Exact to the byte and per process, so no fork is needed
+    (and none is wanted: each child would initialise CUDA again)."""
+    import time
+
+    import torch
+
+    import cases
+    t0 = time.perf_counter()
+    build = cases.objective_step if case["kind"] == "objective" else cases.sampler_run
+    try:
+        fn = build(case["name"], case["family"], case["d"], case["impl"], cases.Setup(**case["setup"]))
+        fn()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        for _ in range(case.get("calls", 1)):
+            fn()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+    except Exception as exc:  # report, like a failed child
+        return {**case, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        fn = None
+        gc.collect()
+        torch.cuda.empty_cache()
+    return {**case, "base_allocated_kib": base // 1024, "peak_allocated_kib": peak // 1024,
+            "growth_kib": (peak - base) // 1024, "elapsed_s": time.perf_counter() - t0}
+
+
 def serve(case_list: list, threads: int) -> None:
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -106,7 +106,7 @@ def cd_loss(model, n_steps, step_size, alpha):
 
 
 def langevin(sampler, x, n_steps, sigma, generator):
-    mk = None if sigma is None else {"sigma": torch.full((x.shape[0],), float(sigma))}
+    mk = None if sigma is None else {"sigma": torch.full((x.shape[0],), float(sigma), device=x.device)}
     return sampler.sample(x=x, n_steps=n_steps, model_kwargs=mk, generator=generator)
 
 
@@ -123,6 +123,6 @@ class AnnealedLangevin:
         for sampler, sigma in zip(self.samplers, self.sigmas):
             x = langevin(sampler, x, self.steps, sigma, generator)
         s_min = self.sigmas[-1]
-        grad = self.model.gradient(x, {"sigma": torch.full((x.shape[0],), s_min)})
+        grad = self.model.gradient(x, {"sigma": torch.full((x.shape[0],), s_min, device=x.device)})
         return x - s_min**2 * grad
 

@@ -27,6 +27,8 @@ from pathlib import Path  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import torch  # noqa: E402
+
 import cases  # noqa: E402
 import harness  # noqa: E402
 import peers  # noqa: E402
@@ -58,6 +60,9 @@ class Mode:
 
 FULL = Mode("full", cases.Setup(), repeats=15, warmup=2, budget_s=2.5, min_block_s=0.05,
             memory_dims=(2, 16, 64, 256))
+# On a GPU every case is launch-bound at these sizes and steadier than on a shared CPU: one
+# process, a shorter budget (the whole run fits a few minutes of a lent card); no hotspots.
+GPU = dataclasses.replace(FULL, name="gpu", repeats=10, budget_s=1.0, processes=1, memory_dims=(16, 256))
 QUICK = Mode("quick", cases.Setup(dims=(2, 16), batch=128, cd_steps=5, n_particles=256, n_steps=20),
              repeats=4, warmup=1, budget_s=0.2, min_block_s=0.01, memory_dims=(16,),
              memory_names=("dsm", "ssm", "exact_vmap", "cd", "langevin"), processes=2)
@@ -116,7 +121,8 @@ def time_cases(kind: str, specs: dict, mode: Mode, log) -> list[dict]:
                     fns[(name, impl)] = build(name, family, d, impl, mode.setup, net=net, x=x)
             t0 = time.perf_counter()
             res = harness.interleaved(fns, repeats=mode.repeats, warmup=mode.warmup, min_block_s=mode.min_block_s,
-                                      budget_s=mode.budget_s * len(names), min_repeats=mode.min_repeats)
+                                      budget_s=mode.budget_s * len(names), min_repeats=mode.min_repeats,
+                                      sync=harness.synchronizer(cases.DEVICE))
             for name in names:
                 r = {impl: v for (n, impl), v in res.items() if n == name}
                 rows.append({"name": name, "label": specs[name][0], "family": family, "d": d, "results": r})
@@ -289,26 +295,42 @@ def run_memory(mode: Mode, threads: int, log) -> list[dict]:
                         specs.append({"kind": kind, "name": name, "label": label, "family": family,
                                       "d": d, "impl": impl, "calls": 1,
                                       "setup": setup if kind == "objective" else sampler_setup})
+    out = []
+    for rec in memory_records(specs, threads):
+        out.append(rec)
+        what = rec["error"] if "error" in rec else f"{rec['growth_kib'] / 1024:.1f} MiB"
+        log(f"memory {rec['label']:>24} {rec['family']:>6} d={rec['d']:<4} {rec['impl']:>11}: {what}")
+    log(f"memory: {len(out)} cases")
+    return out
+
+
+def memory_records(specs: list, threads: int):
+    """One record per case, as measured: on a GPU in this process (the CUDA allocator's
+    peak), on the CPU in ``memory.py``'s forked children (resident-set growth)."""
+    if cases.DEVICE.type == "cuda":
+        import memory
+        yield from map(memory.measure_cuda, specs)
+        return
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"cases": specs, "threads": threads}, f)
     try:
         proc = subprocess.Popen([sys.executable, str(HERE / "memory.py"), f.name], stdout=subprocess.PIPE,
                                 text=True)
-        out = []
-        for line in proc.stdout:
-            rec = json.loads(line)
-            out.append(rec)
-            what = rec["error"] if "error" in rec else f"{rec['growth_kib'] / 1024:.1f} MiB"
-            log(f"memory {rec['label']:>24} {rec['family']:>6} d={rec['d']:<4} {rec['impl']:>11}: {what}")
+        yield from map(json.loads, proc.stdout)
         proc.wait()
     finally:
         os.unlink(f.name)
-    log(f"memory: {len(out)} cases")
-    return out
+
+
+MEMORY_GPU_NOTE = ("Peak of CUDA's caching allocator (`torch.cuda.max_memory_allocated`, reset "
+                   "before the call) during one training step or one sampler call, over what was "
+                   "allocated just before it; the case was run once before, so parameters, Adam "
+                   "state and data are in the baseline and the number is the transient memory of the "
+                   "work (activations, autograd graph, gradients, Jacobians, temporaries).")
 
 
 def memory_md(recs, info, mode) -> str:
-    notes = [
+    notes = [MEMORY_GPU_NOTE if info.get("gpu") else
         "Peak resident-set growth (Linux VmHWM, reset through `/proc/self/clear_refs`) during one "
         "training step or one sampler call, over the resident set just before it, in a fresh "
         "forked process per case. The case was run once before, so parameters, Adam state and data "
@@ -384,10 +406,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="results folder (default results/, results/quick/ with --quick)")
     ap.add_argument("--processes", type=int, help="split the timing over this many processes "
                     f"(default {FULL.processes}; quick {QUICK.processes})")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where to time (cuda: the gpu mode, written to results/gpu/; default cpu)")
     ap.add_argument("--worker", nargs=2, metavar=("PART", "JSON"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    mode = QUICK if args.quick else FULL
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: CUDA is not available here")
+    cases.DEVICE = torch.device(args.device)
+    gpu = args.device == "cuda"
+    mode = QUICK if args.quick else (GPU if gpu else FULL)
     if args.dims:
         mode = dataclasses.replace(mode, setup=dataclasses.replace(mode.setup, dims=tuple(args.dims)),
                                    memory_dims=tuple(d for d in mode.memory_dims if d in args.dims)
@@ -401,10 +429,10 @@ def main(argv=None) -> int:
         rows = time_cases(kind, specs, mode.per_process(), lambda m: print(f"  {m}", flush=True))
         Path(path).write_text(json.dumps(rows))
         return 0
-    parts = args.only or ["objectives", "samplers", "memory"] + ([] if args.quick else ["hotspots"])
-    out = args.out or (HERE / "results" / ("quick" if args.quick else ""))
+    parts = args.only or ["objectives", "samplers", "memory"] + ([] if args.quick or gpu else ["hotspots"])
+    out = args.out or (HERE / "results" / ("quick" if args.quick else "gpu" if gpu else ""))
     info = harness.machine(args.threads, {"mode": mode.name, "setup": dataclasses.asdict(mode.setup),
-                                          "processes": mode.processes})
+                                          "processes": mode.processes, "gpu": harness.gpu_info(cases.DEVICE)})
     start = time.perf_counter()
 
     def log(msg):

@@ -170,3 +170,16 @@ def test_python_dash_m_and_console_script():
     assert out.returncode == 0 and "scorelab" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "scorelab", "train", "nope.csv", "--out", "x"], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where CUDA is absent")
+def test_device_option_without_cuda(trained_run, csv_file, tmp_path, capsys):
+    out, run = tmp_path / "s.npy", tmp_path / "run"
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "5", "--out", str(out), "--device", "cuda"],
+                      "CUDA is not available")
+    fails_in_one_line(capsys, ["train", str(csv_file), "--out", str(run), "--device", "cuda", "--quiet"],
+                      "CUDA is not available")
+    fails_in_one_line(capsys, ["sample", str(trained_run), "-n", "5", "--out", str(out), "--device", "tpu"],
+                      "--device")
+    assert not out.exists() and not run.exists()
+    assert main(["sample", str(trained_run), "-n", "5", "--out", str(out), "--steps", "2", "--device", "auto"]) == 0

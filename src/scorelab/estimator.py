@@ -16,7 +16,7 @@ import torch
 from .data import Dataset, load_data
 from .training import Run, make_config, train
 from .training.config import DEFAULTS, OPTIONS
-from .training.setup import score_function
+from .training.setup import resolve_device, score_function
 from .utils import as_sigma
 
 
@@ -173,6 +173,7 @@ class ScoreModel:
 
 
 def load(path, device: str = "cpu") -> ScoreModel:
-    """Load a fitted :class:`ScoreModel` from a run directory (``scorelab train`` or ``save``)."""
-    run, _, _ = Run.load(path, device=device)
+    """Load a fitted :class:`ScoreModel` from a run directory (``scorelab train`` or ``save``)
+    onto ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present)."""
+    run, _, _ = Run.load(path, device=resolve_device(str(device)))
     return ScoreModel(**vars(run.cfg))._set_fitted(run)

@@ -28,7 +28,7 @@ def sample_quality(model, x: torch.Tensor, seed: int = 0, max_points: int = 2000
     two halves of ``x`` (the floor: what a perfect model would score with this many points)."""
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     half = min(len(x) // 2, max_points)
-    a, b = x[perm[:half]], x[perm[half:2 * half]]
+    a, b = x[perm[:half]].cpu(), x[perm[half:2 * half]].cpu()  # model.sample returns CPU tensors
     samples = model.sample(half, random_state=seed, **sample_options)
     return {"energy_distance": energy_distance(samples, a), "energy_distance_floor": energy_distance(b, a),
             "n_points": half}
@@ -58,10 +58,10 @@ def energy_nll(model, x: torch.Tensor, seed: int = 0) -> dict:
     energy = lambda y: run.ema_net(y, None)  # noqa: E731 - noise-free energies
     d = xn[0].numel()
     if d == 2:
-        log_z, method = partition.grid_log_partition(energy, grid_box(xn)), "grid"
+        log_z, method = partition.grid_log_partition(energy, grid_box(xn), device=xn.device), "grid"
     else:
         g = torch.Generator(device=xn.device).manual_seed(seed)
-        log_z, method = partition.ais_log_partition(energy, d, generator=g), "ais"
+        log_z, method = partition.ais_log_partition(energy, d, generator=g, device=xn.device), "ais"
     with torch.no_grad():
         nll = partition.negative_log_likelihood(energy, xn, log_z)
     return {"nll": nll + log_det_normalizer(run.normalizer, d), "log_z_method": method}
@@ -121,7 +121,7 @@ def image_bits_per_dim(model, x: torch.Tensor, *, n_images: int = BPD_IMAGES, le
     run = model._check_fitted()
     if run.cfg.objective != "ncsn" or len(run.sigmas) < 2:
         raise ValueError("image_bits_per_dim needs a noise-conditional model (objective 'ncsn')")
-    x = torch.as_tensor(x, dtype=torch.float32)
+    x = torch.as_tensor(x, dtype=torch.float32).cpu()  # dequantised on the CPU with g, whatever x's device
     g = torch.Generator().manual_seed(seed)
     x = x[torch.randperm(len(x), generator=g)[:n_images]]
     if levels == "auto":

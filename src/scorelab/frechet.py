@@ -129,7 +129,7 @@ def digit_report(samples, *, seed: int = 0) -> dict:
       and on the test split;
     - ``n_samples``, ``clipped_fraction``.
     """
-    x = torch.as_tensor(samples).detach().float()
+    x = torch.as_tensor(samples).detach().float().cpu()  # the classifier lives on the CPU
     if x.ndim < 2 or x.shape[0] < 2 or x[0].numel() != 64:
         raise ValueError(f"digit_report: expected (n, 1, 8, 8) samples with n >= 2, got shape "
                          f"{tuple(x.shape)}")

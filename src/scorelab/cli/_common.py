@@ -29,9 +29,17 @@ def positive_float(text: str) -> float:
     return value
 
 
-def load_model(run: str):
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def add_device(p, default="auto", what="where the model runs"):
+    p.add_argument("--device", choices=DEVICES, default=default,
+                   help=f"{what}: auto (CUDA when present), cpu or cuda (default: {default or 'the config'})")
+
+
+def load_model(run: str, device: str = "auto"):
     from ..estimator import load
-    return load(Path(run))
+    return load(Path(run), device=device)
 
 
 def check_output(path: Path, force: bool, suffixes) -> Path:

@@ -1,7 +1,7 @@
 """scorelab eval RUN --data DATA"""
 import json
 
-from ._common import load_model, non_negative_int
+from ._common import add_device, load_model, non_negative_int
 
 HELP = "evaluate a run on held-out data: denoising loss per sigma, energy distance vs the floor, NLL for energies"
 
@@ -12,12 +12,13 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--sampler", default=None, help="sampler for the sample-quality metrics (default: the run's)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
+    add_device(p)
 
 
 def run(args) -> int:
     from ..data import load_data
     from ..evaluation import evaluate
-    model = load_model(args.run)
+    model = load_model(args.run, args.device)
     size = None if model.image_size == "auto" else model.image_size
     data = load_data(args.data, image_size=size, seed=args.seed)
     if tuple(data.shape) != model.data_shape_:

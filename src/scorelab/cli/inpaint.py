@@ -1,7 +1,7 @@
 """scorelab inpaint RUN --input FILE --mask FILE --out FILE"""
 from pathlib import Path
 
-from ._common import check_output, load_model, non_negative_int
+from ._common import add_device, check_output, load_model, non_negative_int
 
 HELP = "fill the masked entries of samples (mask 0 = unknown, 1 = known) consistently with the rest"
 
@@ -13,6 +13,7 @@ def add_arguments(p):
     p.add_argument("--out", required=True, metavar="FILE", help="output .npy, .csv or .png")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    add_device(p)
 
 
 def run(args) -> int:
@@ -20,7 +21,7 @@ def run(args) -> int:
 
     from ..data import load_data, save_array
     out = check_output(Path(args.out), args.force, (".npy", ".csv", ".png"))
-    model = load_model(args.run)
+    model = load_model(args.run, args.device)
     x = load_data(args.input).x
     mask = load_data(args.mask).x
     if x.shape[1:] != model.data_shape_:

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ..sampling import NAMES
-from ._common import check_output, load_model, non_negative_int, positive_float, positive_int
+from ._common import add_device, check_output, load_model, non_negative_int, positive_float, positive_int
 
 HELP = "draw samples from a trained run into a .npy, .csv or .png file"
 
@@ -16,11 +16,12 @@ def add_arguments(p):
     p.add_argument("--step-size", type=positive_float, help="Langevin step size eps in data units squared (annealed: at the smallest sigma)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    add_device(p)
 
 
 def run(args) -> int:
     out = check_output(Path(args.out), args.force, (".npy", ".csv", ".png"))
-    model = load_model(args.run)
+    model = load_model(args.run, args.device)
     sampler = args.sampler or model.sampler
     x, info = model.sample(args.n, random_state=args.seed, sampler=sampler, steps=args.steps,
                            step_size=args.step_size, return_info=True)

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ..training.config import OPTIONS
-from ._common import non_negative_int
+from ._common import add_device, non_negative_int
 
 HELP = "train a score-based (or energy-based) model on DATA and write a run directory"
 _SECTIONS = {}
@@ -27,6 +27,7 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true", help="continue the run in RUN from its last checkpoint")
     p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device(p, default=None, what="where to train (same as --set training.device=...)")
 
 
 def run(args) -> int:
@@ -40,6 +41,8 @@ def run(args) -> int:
     values.update(parse_set(args.set))
     if args.seed is not None:
         values["seed"] = args.seed
+    if args.device is not None:
+        values["device"] = args.device
     cfg = make_config(**values)
     data = load_data(args.data, image_size=None if cfg.image_size == "auto" else cfg.image_size, seed=cfg.seed)
     model = ScoreModel(**vars(cfg)).fit(data, run_dir=Path(args.out), resume=args.resume, force=args.force,

@@ -84,8 +84,9 @@ def dsm_gradient_variance(net: torch.nn.Module, x: torch.Tensor, sigma: float, b
 
 
 def _trainable_copy(model: ScoreModel) -> torch.nn.Module:
-    """A copy of the fitted (EMA) network with gradients switched on, in normalised units."""
-    return copy.deepcopy(model.network_).requires_grad_(True)
+    """A copy of the fitted (EMA) network with gradients switched on, in normalised units, on
+    the CPU (where the data and the generator of :func:`dsm_gradient_variance` are)."""
+    return copy.deepcopy(model.network_).cpu().requires_grad_(True)
 
 
 def initial_network(model: ScoreModel, seed: int) -> torch.nn.Module:
