@@ -12,6 +12,12 @@ from ._base import SamplerRun, gaussian_like
 _HINT = "the step size is probably too large for the smallest sigma; lower step_size"
 
 
+def _step(x, score, noise, half_step: float, root_step: float) -> torch.Tensor:
+    """x + (ε/2)·s + √ε·z as two fused multiply-adds (not four kernels: on a GPU, where small
+    networks are launch-bound, that is ~5% of a step), keeping no graph."""
+    return torch.add(x, score.detach(), alpha=half_step).add_(noise, alpha=root_step)
+
+
 def langevin(score_fn, x, step_size: float, n_steps: int, sigma=0.0, *, generator=None,
              callback=None, trajectory=False, return_info=False):
     """Unadjusted Langevin dynamics at a fixed noise level σ.
@@ -26,7 +32,7 @@ def langevin(score_fn, x, step_size: float, n_steps: int, sigma=0.0, *, generato
     sig = as_sigma(sigma, x)  # hoisted: the per-step Python overhead shows on small networks
     noise_scale = step_size**0.5
     for i in range(n_steps):
-        x = (x + 0.5 * step_size * run.score(x, sig) + noise_scale * gaussian_like(x, generator)).detach()
+        x = _step(x, run.score(x, sig), gaussian_like(x, generator), 0.5 * step_size, noise_scale)
         run.step_done(i, x, sigma)
     run.check(x, _HINT)
     return run.finish(x, return_info)
@@ -55,7 +61,7 @@ def annealed_langevin(score_fn, x, sigmas, step_size: float, steps_per_level: in
         alpha = step_size * sigma**2 / sigma_min**2
         sig = as_sigma(sigma, x)
         for _ in range(steps_per_level):
-            x = (x + 0.5 * alpha * run.score(x, sig) + alpha**0.5 * gaussian_like(x, generator)).detach()
+            x = _step(x, run.score(x, sig), gaussian_like(x, generator), 0.5 * alpha, alpha**0.5)
             run.step_done(i, x, sigma)
             i += 1
         run.check(x, _HINT + f" (blew up at sigma={sigma:.4g})")
