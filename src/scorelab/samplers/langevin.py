@@ -64,11 +64,11 @@ def annealed_langevin(score_fn, x, sigmas, step_size: float, steps_per_level: in
             x = _step(x, run.score(x, sig), gaussian_like(x, generator), 0.5 * alpha, alpha**0.5)
             run.step_done(i, x, sigma)
             i += 1
-        run.check(x, _HINT + f" (blew up at sigma={sigma:.4g})")
+        run.check_later(x, _HINT + f" (blew up at sigma={sigma:.4g})")
     if denoise:
         x = (x + sigma_min**2 * run.score(x, sigma_min)).detach()
         run.step_done(i, x, sigma_min)
-        run.check(x, "the final denoising step diverged")
+        run.check_later(x, "the final denoising step diverged")
     return run.finish(x, return_info)
 
 
