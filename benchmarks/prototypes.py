@@ -18,6 +18,7 @@ import torch
 
 from scorelab.nn.mlp import _scaled
 from scorelab.samplers._base import SamplerRun, gaussian_like
+from scorelab.samplers.langevin import _step
 from scorelab.utils import as_sigma
 
 
@@ -72,7 +73,7 @@ def langevin(score_fn, x, step_size, n_steps, sigma=0.0, *, generator=None, call
     half, root = 0.5 * step_size, step_size**0.5
     x = x.detach()
     for i in range(n_steps):
-        x = (x + half * score_fn(x, sig) + root * gaussian_like(x, generator)).detach()
+        x = _step(x, score_fn(x, sig), gaussian_like(x, generator), half, root)
         if record:
             run.step_done(i, x, sigma)
     run.nfe += n_steps
@@ -94,15 +95,15 @@ def annealed_langevin(score_fn, x, sigmas, step_size, steps_per_level, denoise=T
         half, root = 0.5 * alpha, alpha**0.5
         sig = as_sigma(sigma, x)
         for _ in range(steps_per_level):
-            x = (x + half * score_fn(x, sig) + root * gaussian_like(x, generator)).detach()
+            x = _step(x, score_fn(x, sig), gaussian_like(x, generator), half, root)
             if record:
                 run.step_done(i, x, sigma)
             i += 1
-        run.check(x, f"blew up at sigma={sigma:.4g}")
+        run.check_later(x, f"blew up at sigma={sigma:.4g}")
     run.nfe += i
     if denoise:
         x = (x + sigma_min**2 * run.score(x, sigma_min)).detach()
         if record:
             run.step_done(i, x, sigma_min)
-        run.check(x, "the final denoising step diverged")
+        run.check_later(x, "the final denoising step diverged")
     return run.finish(x, return_info)
