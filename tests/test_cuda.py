@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from conftest import standard_normal_score, within_se
+from test_distributed import SETTINGS, data  # noqa: F401 (data: the torchrun tests' CSV fixture)
 from scorelab import ScoreModel
 from scorelab import samplers as S
 from scorelab.cli import main
@@ -142,18 +143,8 @@ def test_score_model_trains_on_cuda_and_samples_anywhere(tmp_path):
     assert _rel(model.score(xs), cpu_model.score(xs)) < 1e-4
 
 
-def _data(tmp_path):
-    path = tmp_path / "d.csv"
-    np.savetxt(path, np.random.default_rng(0).normal(size=(400, 2)) * [1, 3], delimiter=",")
-    return path
-
-
-SETTINGS = ["--set", "training.steps=30", "--set", "training.micro_batches=2", "--set", "model.width=16",
-            "--set", "training.batch_size=64", "--set", "training.checkpoint_every=15", "--quiet"]
-
-
-def test_cli_auto_device_and_nccl_torchrun(tmp_path):
-    data, single, ddp = _data(tmp_path), tmp_path / "single", tmp_path / "ddp"
+def test_cli_auto_device_and_nccl_torchrun(data, tmp_path):
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
     assert main(["train", str(data), "--out", str(single), *SETTINGS]) == 0
     assert json.loads((single / "config.json").read_text())  # written
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
