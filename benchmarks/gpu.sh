@@ -3,7 +3,7 @@
 # torch (scorelab runs from src/, no install): the CUDA tests, the benchmarks on the card,
 # the digits experiment, and the CLI/estimator tests with device auto -> CUDA.
 #
-#   OUT=gpu_out bash benchmarks/gpu.sh 2>&1 | tee gpu_out/log.txt   # ~9 minutes at most
+#   OUT=gpu_out bash benchmarks/gpu.sh 2>&1 | tee gpu_out/log.txt   # ~11 minutes at most
 #
 # Each stage has its own time limit. $OUT gets results.tgz (benchmark tables, the digits
 # metrics and pictures), re-packed after every stage so a stage cut short loses nothing that
@@ -35,4 +35,4 @@ $PY -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cu
 stage cuda-tests 120 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py
 stage bench 170 $PY benchmarks/run.py --device cuda --out "$WORK/bench"
 stage digits 200 $PY -m scorelab.experiments.digits --out "$WORK/digits" ${DIGITS_ARGS:-}
-stage cli-tests 60 $PY -m pytest -q -p no:cacheprovider -n 4 tests/test_cli.py tests/test_estimator.py
+stage cli-tests 150 $PY -m pytest -q -p no:cacheprovider -n 8 tests/test_cli.py tests/test_estimator.py tests/test_samplers.py

@@ -148,7 +148,7 @@ def header(title: str, info: dict, notes: list[str]) -> str:
 
 
 def gpu_text(info: dict) -> str:
-    """'GPU (CUDA x, driver y) with ' when the run timed a GPU, else ''."""
+    """'an NAME (CUDA x, N GiB) with ' when the run timed a GPU, else ''."""
     gpu = info.get("gpu")
     return f"an {gpu['name']} (CUDA {gpu['cuda']}, {gpu['memory_gib']:.0f} GiB) with " if gpu else ""
 

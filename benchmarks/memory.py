@@ -43,17 +43,20 @@ def _reset_peak() -> bool:
         return False
 
 
+def _build(case: dict):
+    """The case's zero-argument call (one training step or one sampler call)."""
+    import cases
+    build = cases.objective_step if case["kind"] == "objective" else cases.sampler_run
+    return build(case["name"], case["family"], case["d"], case["impl"], cases.Setup(**case["setup"]))
+
+
 def _measure(case: dict, threads: int) -> dict:
     import time
 
     import torch
-
-    import cases
     t0 = time.perf_counter()
     torch.set_num_threads(threads)
-    setup = cases.Setup(**case["setup"])
-    build = cases.objective_step if case["kind"] == "objective" else cases.sampler_run
-    fn = build(case["name"], case["family"], case["d"], case["impl"], setup)
+    fn = _build(case)
     fn()  # one-off allocations (Adam state, lazy inits) go into the baseline
     gc.collect()
     exact = _reset_peak()
@@ -73,12 +76,9 @@ def measure_cuda(case: dict) -> dict:
     import time
 
     import torch
-
-    import cases
     t0 = time.perf_counter()
-    build = cases.objective_step if case["kind"] == "objective" else cases.sampler_run
     try:
-        fn = build(case["name"], case["family"], case["d"], case["impl"], cases.Setup(**case["setup"]))
+        fn = _build(case)
         fn()
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

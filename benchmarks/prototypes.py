@@ -99,11 +99,11 @@ def annealed_langevin(score_fn, x, sigmas, step_size, steps_per_level, denoise=T
             if record:
                 run.step_done(i, x, sigma)
             i += 1
-        run.check_later(x, f"blew up at sigma={sigma:.4g}")
+        run.check(x, f"blew up at sigma={sigma:.4g}")
     run.nfe += i
     if denoise:
         x = (x + sigma_min**2 * run.score(x, sigma_min)).detach()
         if record:
             run.step_done(i, x, sigma_min)
-        run.check_later(x, "the final denoising step diverged")
+        run.check(x, "the final denoising step diverged")
     return run.finish(x, return_info)

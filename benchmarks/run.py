@@ -322,21 +322,24 @@ def memory_records(specs: list, threads: int):
         os.unlink(f.name)
 
 
-MEMORY_GPU_NOTE = ("Peak of CUDA's caching allocator (`torch.cuda.max_memory_allocated`, reset "
-                   "before the call) during one training step or one sampler call, over what was "
-                   "allocated just before it; the case was run once before, so parameters, Adam "
-                   "state and data are in the baseline and the number is the transient memory of the "
-                   "work (activations, autograd graph, gradients, Jacobians, temporaries).")
+MEMORY_HOW = {
+    "cpu": "Peak resident-set growth (Linux VmHWM, reset through `/proc/self/clear_refs`) during one "
+           "training step or one sampler call, over the resident set just before it, in a fresh "
+           "forked process per case.",
+    "gpu": "Peak of CUDA's caching allocator (`torch.cuda.max_memory_allocated`, reset before the "
+           "call) during one training step or one sampler call, over what was allocated just before it.",
+}
+MEMORY_BASELINE = ("The case was run once before, so parameters, Adam state and data are in the "
+                   "baseline: the number is the transient memory of the work (activations, autograd "
+                   "graph, gradients, Jacobians, temporaries).")
+MEMORY_RSS = ("malloc serves blocks ≥ 64 KiB by mmap, so freed tensors leave the resident set at "
+              "once; page resolution (4 KiB).")
 
 
 def memory_md(recs, info, mode) -> str:
-    notes = [MEMORY_GPU_NOTE if info.get("gpu") else
-        "Peak resident-set growth (Linux VmHWM, reset through `/proc/self/clear_refs`) during one "
-        "training step or one sampler call, over the resident set just before it, in a fresh "
-        "forked process per case. The case was run once before, so parameters, Adam state and data "
-        "are in the baseline: the number is the transient memory of the work (activations, autograd "
-        "graph, gradients, Jacobians, temporaries). malloc serves blocks ≥ 64 KiB by mmap, so freed "
-        "tensors leave the resident set at once; page resolution (4 KiB).",
+    gpu = bool(info.get("gpu"))
+    notes = [
+        " ".join([MEMORY_HOW["gpu" if gpu else "cpu"], MEMORY_BASELINE] + ([] if gpu else [MEMORY_RSS])),
         f"Same sizes as the timing tables (batch {mode.setup.batch}, {mode.setup.n_particles} particles; "
         f"samplers run {min(mode.setup.n_steps, mode.setup.n_sigmas)} steps here, since the peak is one "
         "step's transient memory).",

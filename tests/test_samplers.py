@@ -161,7 +161,7 @@ def test_contract_autograd_stays_usable_for_energy_models(sampler):
 def test_samplers_detect_a_blow_up():
     with pytest.raises(FloatingPointError, match="step size"):
         langevin(lambda x, s: x * 1e3, torch.ones(4, 2), 10.0, 200)
-    # Annealed Langevin reads its per-level checks once, at the end: the first level is named.
+    # Annealed Langevin names the level that blew up.
     with pytest.raises(FloatingPointError, match=r"blew up at sigma=1\)"):
         annealed_langevin(lambda x, s: x * 1e3, torch.ones(4, 2), [1.0, 0.5], 10.0, 200)
 

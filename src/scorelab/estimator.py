@@ -175,5 +175,5 @@ class ScoreModel:
 def load(path, device: str = "cpu") -> ScoreModel:
     """Load a fitted :class:`ScoreModel` from a run directory (``scorelab train`` or ``save``)
     onto ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when present)."""
-    run, _, _ = Run.load(path, device=resolve_device(str(device)))
+    run, _, _ = Run.load(path, device=resolve_device(str(device), what="device"))
     return ScoreModel(**vars(run.cfg))._set_fitted(run)

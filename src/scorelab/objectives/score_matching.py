@@ -52,9 +52,9 @@ def exact_score_matching(score_fn, x: torch.Tensor, method: str = "vmap", sigma=
     a GPU); ``method="loop"`` is the reference with d backward passes; ``method="forward"``
     carries the d basis vectors through the network as tangents beside one forward pass, 4 at
     a time, with no backward pass at all (score functions with ``score_and_trace``: ScoreMLP,
-    and the score of an EnergyMLP, whose trace is minus its Laplacian). All three are exact; the cost grows with d
-    (see :func:`sliced_score_matching`). ``sigma`` (default 0) is passed to noise-conditional
-    models.
+    and the score of an EnergyMLP, whose trace is minus its Laplacian). All three are exact;
+    the cost grows with d (see :func:`sliced_score_matching`). ``sigma`` (default 0) is passed
+    to noise-conditional models.
     """
     if method not in _METHODS:
         raise ValueError(f"exact_score_matching: method must be one of {_METHODS}, got {method!r}")

@@ -27,7 +27,6 @@ class SamplerRun:
         self.score_fn, self.callback, self.name = score_fn, callback, name
         self.nfe = 0
         self.frames = [x.detach().clone()] if trajectory else None
-        self.pending = []  # (flag tensor, hint) from check_later
 
     def score(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """Evaluate the score at ``x`` (σ a float or (batch,) tensor); counts one NFE."""
@@ -46,19 +45,7 @@ class SamplerRun:
         if not torch.isfinite(x).all():
             raise FloatingPointError(f"{self.name}: the samples became NaN or Inf ({hint})")
 
-    def check_later(self, x: torch.Tensor, hint: str) -> None:
-        """:meth:`check`, read only in :meth:`finish`: the first failed check raises there.
-        Reading the flag now would make the host wait for a GPU at every call (once per noise
-        level), which costs small networks more than the level's own launches."""
-        self.pending.append((torch.isfinite(x).all(), hint))
-
     def finish(self, x: torch.Tensor, return_info: bool, **extra):
-        if self.pending:
-            finite = torch.stack([flag for flag, _ in self.pending]).tolist()  # one wait
-            hints = [hint for ok, (_, hint) in zip(finite, self.pending) if not ok]
-            self.pending = []
-            if hints:
-                raise FloatingPointError(f"{self.name}: the samples became NaN or Inf ({hints[0]})")
         if not return_info:
             return x
         traj = torch.stack(self.frames) if self.frames is not None else None

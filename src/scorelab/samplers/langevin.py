@@ -13,8 +13,9 @@ _HINT = "the step size is probably too large for the smallest sigma; lower step_
 
 
 def _step(x, score, noise, half_step: float, root_step: float) -> torch.Tensor:
-    """x + (ε/2)·s + √ε·z as two fused multiply-adds (not four kernels: on a GPU, where small
-    networks are launch-bound, that is ~5% of a step), keeping no graph."""
+    """x + (ε/2)·s + √ε·z as two fused multiply-adds, keeping no graph. Not four kernels: on a
+    GPU, where small networks are launch-bound, plain Langevin went from 1.05-1.07x a
+    hand-written loop to 0.94-0.97x (H200); 2-3% of a step on a CPU."""
     return torch.add(x, score.detach(), alpha=half_step).add_(noise, alpha=root_step)
 
 
@@ -64,11 +65,11 @@ def annealed_langevin(score_fn, x, sigmas, step_size: float, steps_per_level: in
             x = _step(x, run.score(x, sig), gaussian_like(x, generator), 0.5 * alpha, alpha**0.5)
             run.step_done(i, x, sigma)
             i += 1
-        run.check_later(x, _HINT + f" (blew up at sigma={sigma:.4g})")
+        run.check(x, _HINT + f" (blew up at sigma={sigma:.4g})")
     if denoise:
         x = (x + sigma_min**2 * run.score(x, sigma_min)).detach()
         run.step_done(i, x, sigma_min)
-        run.check_later(x, "the final denoising step diverged")
+        run.check(x, "the final denoising step diverged")
     return run.finish(x, return_info)
 
 

@@ -102,9 +102,11 @@ def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None)
                                                buffer=buffer, alpha=cfg.cd_alpha, generator=g)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, what: str = "training.device") -> torch.device:
+    """``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` as a device; ``what`` names the
+    setting in the error when CUDA is asked for and absent."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("training.device: 'cuda' requested but CUDA is not available")
+        raise ValueError(f"{what}: 'cuda' requested but CUDA is not available")
     return torch.device(name)
