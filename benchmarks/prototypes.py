@@ -17,9 +17,10 @@ Each one computes the same quantity as its scorelab counterpart (``hotspots.py``
 import torch
 
 from scorelab.nn.mlp import _scaled
-from scorelab.samplers._base import SamplerRun, gaussian_like
+from scorelab.core import gaussian_like
+from scorelab.samplers._base import SamplerRun
 from scorelab.samplers.langevin import _step
-from scorelab.utils import as_sigma
+from scorelab.core import as_sigma
 
 
 # ---------------------------------------------------------------- energy score

@@ -17,7 +17,7 @@ import torch
 
 from scorelab.cli import main
 from scorelab.distributions import GaussianMixture
-from scorelab.metrics import energy_distance, mode_fractions
+from scorelab.evaluation.metrics import energy_distance, mode_fractions
 
 
 def measure(out: Path, extra=()) -> dict:

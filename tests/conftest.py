@@ -20,7 +20,7 @@ def within_se(samples: torch.Tensor, expected: float, k: float = 4.0) -> tuple[b
 def standard_normal_score(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """The exact score of N(0, I) data under Gaussian noise of std ``sigma`` (one per sample):
     ∇log p_σ(x) = −x/(1 + σ²)."""
-    from scorelab.utils import broadcast_like
+    from scorelab.core import broadcast_like
 
     return -x / (1 + broadcast_like(sigma, x) ** 2)
 

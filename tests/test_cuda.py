@@ -140,7 +140,7 @@ def test_score_model_trains_on_cuda_and_samples_anywhere(tmp_path):
     b = cpu_model.sample(500, random_state=0, steps=20)
     assert torch.isfinite(b).all()
     xs = torch.randn(32, 2)
-    assert _rel(model.score(xs), cpu_model.score(xs)) < 1e-4
+    assert _rel(model.score_fn(xs), cpu_model.score_fn(xs)) < 1e-4
 
 
 def test_cli_auto_device_and_nccl_torchrun(data, tmp_path):

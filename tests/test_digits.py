@@ -10,7 +10,7 @@ from conftest import standard_normal_score, within_se
 from scorelab.data import load_data
 from scorelab.estimator import ScoreModel
 from scorelab.evaluation import evaluate, image_bits_per_dim, quantisation_levels
-from scorelab.utils import broadcast_like
+from scorelab.core import broadcast_like
 
 TINY = dict(steps=40, width=8, batch_size=32, eval_every=40, checkpoint_every=40, holdout=0.05)
 

@@ -42,7 +42,7 @@ def test_sigmas_and_scores_are_in_data_units():
     b = ScoreModel(**TINY, seed=1).fit(base * 100)
     assert torch.allclose(b.sigmas_, 100 * a.sigmas_, rtol=1e-4)
     x = torch.randn(5, 2)
-    assert torch.allclose(b.score(100 * x, 100 * a.sigmas_[2]), a.score(x, a.sigmas_[2]) / 100, rtol=1e-3, atol=1e-6)
+    assert torch.allclose(b.score_fn(100 * x, 100 * a.sigmas_[2]), a.score_fn(x, a.sigmas_[2]) / 100, rtol=1e-3, atol=1e-6)
     samples = b.sample(200, random_state=0, steps=2)
     assert samples.abs().mean() > 10  # in data coordinates, not normalised ones
 
@@ -59,7 +59,7 @@ def test_save_load_round_trip(tmp_path):
     model.save(tmp_path / "m")
     again = scorelab.load(tmp_path / "m", device=model.device_)  # CUDA and CPU round differently
     x = torch.randn(7, 2)
-    assert torch.equal(model.score(x), again.score(x))
+    assert torch.equal(model.score_fn(x), again.score_fn(x))
     assert torch.equal(model.sample(10, random_state=4), again.sample(10, random_state=4))
     with pytest.raises(FileExistsError):
         model.save(tmp_path / "m")
@@ -130,7 +130,7 @@ def test_defaults_recover_mixture_weights_and_reach_the_energy_distance_floor(tm
     import numpy as np
 
     from scorelab.cli import main
-    from scorelab.metrics import energy_distance, mode_fractions
+    from scorelab.evaluation.metrics import energy_distance, mode_fractions
     gm = GaussianMixture([[0.0, 0.0], [4.0, 4.0], [-4.0, 4.0]], [0.6, 0.3, 0.1], stds=[0.5, 0.7, 0.5])
     g = torch.Generator().manual_seed(0)
     np.savetxt(tmp_path / "data.csv", gm.sample(3000, g).numpy(), delimiter=",")

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from scorelab.data import digits_split
-from scorelab.frechet import (DigitClassifier, digit_classifier, digit_report, frechet_distance,
-                              train_digit_classifier)
+from scorelab.data.classifier import DigitClassifier, digit_classifier, train_digit_classifier
+from scorelab.evaluation import digit_report, frechet_distance
 
 
 def samples_with_moments(mean, cov, n, seed):

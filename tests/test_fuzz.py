@@ -28,7 +28,7 @@ from hypothesis.extra import numpy as hnp
 
 from scorelab.cli import build_parser, main
 from scorelab.data import DataError, Dataset, load_data
-from scorelab.sampling import NAMES as SAMPLERS
+from scorelab.samplers.named import SAMPLERS
 from scorelab.training.config import OPTIONS, ConfigError, check_value, make_config, parse_set, parse_toml
 
 DEEP = os.environ.get("SCORELAB_FUZZ") == "deep"

@@ -4,7 +4,7 @@ import torch
 
 from conftest import within_se
 from scorelab.distributions import GaussianMixture
-from scorelab.inpaint import inpaint
+from scorelab.samplers import inpaint
 from scorelab.samplers import geometric_sigmas
 
 MEAN = torch.tensor([1.0, -1.0, 0.5, 2.0])

@@ -7,7 +7,7 @@ import torch
 
 from conftest import within_se
 from scorelab.distributions import GaussianMixture
-from scorelab.likelihood import bits_per_dim, ode_log_likelihood
+from scorelab.evaluation.likelihood import bits_per_dim, ode_log_likelihood
 from scorelab.nn import ScoreMLP
 
 GM = GaussianMixture(torch.tensor([[-2.0, 0.0], [2.0, 0.5], [0.0, 3.0]]), torch.tensor([0.5, 0.3, 0.2]),

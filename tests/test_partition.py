@@ -8,7 +8,7 @@ import torch
 
 from conftest import within_se
 from scorelab.distributions import GaussianMixture
-from scorelab.partition import ais_log_partition, grid_log_partition, negative_log_likelihood
+from scorelab.evaluation.partition import ais_log_partition, grid_log_partition, negative_log_likelihood
 
 
 def gaussian(d: int, seed: int = 0):

@@ -6,7 +6,7 @@ import torch
 
 from conftest import within_se
 from scorelab.distributions import GaussianMixture, get_toy
-from scorelab.metrics import mode_fractions
+from scorelab.evaluation.metrics import mode_fractions
 from scorelab.samplers import annealed_langevin, geometric_sigmas, langevin, mala, tweedie_denoise
 
 

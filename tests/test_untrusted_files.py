@@ -362,18 +362,6 @@ def _unet_run(run_dir, **config):
     return run
 
 
-def test_a_unet_run_from_when_width_128_meant_32_channels_still_loads(tmp_path):
-    """Before model.width had 'auto', config.json stored the MLP default 128 for U-Nets, whose
-    networks then got 32 base channels; such runs load as they did."""
-    saved = _unet_run(tmp_path / "run")
-    assert saved.net.conv_in.out_channels == 32
-    _cfg("width", 128)(tmp_path / "run")
-    model = scorelab.load(tmp_path / "run")
-    assert model.network_.conv_in.out_channels == 32 and model.run_.cfg.width == "auto"
-    for a, b in zip(model.network_.state_dict().values(), saved.ema_net.state_dict().values()):
-        assert torch.equal(a, b)
-
-
 def test_an_explicit_unet_width_of_128_is_128_channels(tmp_path):
     _unet_run(tmp_path / "run", width=128)
     model = scorelab.load(tmp_path / "run")

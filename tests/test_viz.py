@@ -180,7 +180,7 @@ class FakeModel:
     def energy(self, x):
         return 0.5 * x.square().sum(dim=1)
 
-    def score(self, x, sigma):
+    def score_fn(self, x, sigma):
         if self.model == "energy":  # -grad E by autograd
             x = x.detach().requires_grad_(True)
             return -torch.autograd.grad(self.energy(x).sum(), x)[0]

@@ -1,17 +1,26 @@
 """scorelab: energy-based and score-based generative models, proven against closed forms.
 
-Layers, lowest first: ``distributions`` (analytic truth, toy data) → ``nn`` (networks) →
-``samplers`` → ``objectives`` → ``metrics`` → ``training`` → ``estimator`` / ``cli`` /
-``experiments``. Plots live in ``viz`` (matplotlib), apart from the math.
+Layers, lowest first (nothing imports a layer above it): ``core`` (the contract
+``score_fn(x, sigma)``, tensor and file helpers) → ``distributions`` (analytic truth, toy data)
+→ ``nn`` (networks) → ``objectives`` → ``samplers`` → ``evaluation`` (metrics, likelihoods,
+partition functions; its report also reads ``data``) and ``data`` (loaders, the digits, their
+classifier) → ``training`` → ``estimator`` (``ScoreModel``) → ``cli`` / ``experiments``. Plots
+live in ``viz`` (matplotlib), apart from the math.
+
+Importing scorelab changes no process-wide setting; ``ScoreModel`` and ``load`` are imported
+on first use, so ``import scorelab`` alone does not load torch.
 """
-import os
+from ._compat import register as _register_moved_modules
+from ._version import __version__
 
-# Small tensor ops on few cores: a busy-waiting OpenMP pool next to another busy process can be
-# 50x slower. Passive waiting costs nothing measurable here; set it before torch starts OpenMP.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-__version__ = "0.1.0"
-
-from .estimator import ScoreModel, load  # noqa: E402
+_register_moved_modules()
 
 __all__ = ["ScoreModel", "load", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("ScoreModel", "load"):
+        from . import estimator
+        return getattr(estimator, name)
+    from ._compat import moved
+    return moved(name)

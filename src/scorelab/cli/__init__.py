@@ -3,12 +3,21 @@
 Every failure a user can cause (a bad file, value, option or run directory) ends with one line
 ``scorelab: error: ...`` on stderr and exit code 2, never a traceback (set SCORELAB_DEBUG=1 to
 see one).
-"""
-import argparse
-import os
-import sys
 
-from . import demo, evaluate, experiment, inpaint, plot, sample, train
+The command is where scorelab starts a process, so it sets the one process-wide setting it
+needs before torch loads: OpenMP workers wait passively (``OMP_WAIT_POLICY=PASSIVE``, unless
+the user set it), since busy-waiting workers next to another busy process make the small tensor
+operations of score models many times slower on a few cores.
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+from .._version import __version__  # noqa: E402
+from . import demo, evaluate, experiment, inpaint, plot, sample, train  # noqa: E402
 
 COMMANDS = {"train": train, "sample": sample, "eval": evaluate, "plot": plot,
             "inpaint": inpaint, "demo": demo, "experiment": experiment}
@@ -26,7 +35,6 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scorelab", description=__doc__.splitlines()[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    from .. import __version__
     parser.add_argument("--version", action="version", version=f"scorelab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module in COMMANDS.items():

@@ -42,13 +42,26 @@ def load_model(run: str, device: str = "auto"):
     return load(Path(run), device=device)
 
 
-def check_output(path: Path, force: bool, suffixes) -> Path:
-    """Refuse an unknown extension or an existing file (unless --force)."""
+OUTPUTS = (".npy", ".csv", ".png")
+
+
+def check_output(path: Path, force: bool) -> Path:
+    """Refuse an unknown extension or an existing file (unless --force), before any work."""
     path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use one of {', '.join(suffixes)}")
+    if path.suffix.lower() not in OUTPUTS:
+        raise ValueError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use one of {', '.join(OUTPUTS)}")
     if path.exists() and not force:
         raise FileExistsError(f"{path}: exists; use --force to overwrite")
     if path.exists() and path.is_dir():
         raise IsADirectoryError(f"{path}: is a directory")
     return path
+
+
+def write_samples(path: Path, x, force: bool, preview=None) -> Path:
+    """Samples to ``path``: .npy (as they are), .csv (one flattened sample a row) or .png (an
+    image grid, or a scatter over ``preview`` for points)."""
+    if path.suffix.lower() == ".png":
+        from ..viz import save_image_grid, save_scatter
+        return save_image_grid(path, x) if x.ndim == 4 else save_scatter(path, x, preview)
+    from ..data import save_array
+    return save_array(path, x.reshape(len(x), -1) if path.suffix.lower() == ".csv" else x, overwrite=force)

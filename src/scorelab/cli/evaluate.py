@@ -17,13 +17,11 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..data import load_data
-    from ..evaluation import evaluate
+    from ..evaluation.report import evaluate
     model = load_model(args.run, args.device)
     size = None if model.image_size == "auto" else model.image_size
     data = load_data(args.data, image_size=size, seed=args.seed)
-    if tuple(data.shape) != model.data_shape_:
-        raise ValueError(f"{args.data}: samples have shape {tuple(data.shape)}, the run was trained on {model.data_shape_}")
-    metrics = evaluate(model, data.x, seed=args.seed, sampler=args.sampler or model.sampler)
+    metrics = evaluate(model, data.x, seed=args.seed, sampler=args.sampler)
     if args.json:
         print(json.dumps(metrics, indent=2, sort_keys=True))
         return 0

@@ -1,7 +1,7 @@
 """scorelab inpaint RUN --input FILE --mask FILE --out FILE"""
 from pathlib import Path
 
-from ._common import add_device, check_output, load_model, non_negative_int
+from ._common import add_device, check_output, load_model, non_negative_int, write_samples
 
 HELP = "fill the masked entries of samples (mask 0 = unknown, 1 = known) consistently with the rest"
 
@@ -17,26 +17,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    import torch
-
-    from ..data import load_data, save_array
-    out = check_output(Path(args.out), args.force, (".npy", ".csv", ".png"))
+    from ..data import load_data
+    out = check_output(Path(args.out), args.force)
     model = load_model(args.run, args.device)
-    x = load_data(args.input).x
-    mask = load_data(args.mask).x
-    if x.shape[1:] != model.data_shape_:
-        raise ValueError(f"{args.input}: shape {tuple(x.shape[1:])} does not match the run's {model.data_shape_}")
-    try:
-        mask = torch.broadcast_to(mask, x.shape)
-    except RuntimeError:
-        raise ValueError(f"{args.mask}: shape {tuple(mask.shape)} cannot broadcast to {tuple(x.shape)}") from None
-    if not torch.all((mask == 0) | (mask == 1)):
-        raise ValueError(f"{args.mask}: a mask holds only 0 (fill) and 1 (keep)")
-    filled = model.inpaint(x, mask, random_state=args.seed)
-    if out.suffix.lower() == ".png":
-        from ..viz import save_image_grid, save_scatter
-        save_image_grid(out, filled) if filled.ndim == 4 else save_scatter(out, filled)
-    else:
-        save_array(out, filled.reshape(len(filled), -1) if out.suffix.lower() == ".csv" else filled, overwrite=args.force)
+    filled = model.inpaint(load_data(args.input).x, load_data(args.mask).x, random_state=args.seed)
+    write_samples(out, filled, args.force)
     print(f"wrote {len(filled)} completed samples to {out}")
     return 0

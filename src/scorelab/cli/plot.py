@@ -15,9 +15,7 @@ def add_arguments(p):
 def run(args) -> int:
     from ..viz import save_run_plots
     model = load_model(args.run, args.device)
-    if model.run_.preview is None:
-        raise ValueError(f"{args.run}: the run holds no data preview to plot against")
-    paths = save_run_plots(model, model.run_.preview, Path(args.out or Path(args.run) / "plots"))
+    paths = save_run_plots(model, model.preview_, Path(args.out or Path(args.run) / "plots"))
     for path in paths:
         print(path)
     return 0

@@ -31,24 +31,20 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..data import load_data
     from ..estimator import ScoreModel
-    from ..training import make_config, parse_set, parse_toml
+    from ..training import parse_set, parse_toml
 
-    if args.resume and args.force:
-        raise ValueError("--resume and --force contradict each other: choose one")
     values = parse_toml(args.config) if args.config else {}
     values.update(parse_set(args.set))
     if args.seed is not None:
         values["seed"] = args.seed
     if args.device is not None:
         values["device"] = args.device
-    cfg = make_config(**values)
-    data = load_data(args.data, image_size=None if cfg.image_size == "auto" else cfg.image_size, seed=cfg.seed)
-    model = ScoreModel(**vars(cfg)).fit(data, run_dir=Path(args.out), resume=args.resume, force=args.force,
-                                        progress=False if args.quiet else None)
+    model = ScoreModel(**values).fit(args.data, run_dir=Path(args.out), resume=args.resume, force=args.force,
+                                     progress=False if args.quiet else None)
     last = model.history_[-1] if model.history_ else {}
     held = f", held-out loss {last['heldout']:.4g}" if "heldout" in last else ""
-    print(f"trained {model.run_.cfg.steps} steps on {data.name} ({len(data)} samples, shape {tuple(data.shape)})"
-          f"{held}; {len(model.sigmas_)} noise levels; run saved to {args.out}")
+    data = model.run_.data
+    print(f"trained {model.run_.cfg.steps} steps on {data['name']} ({data['n_train'] + data['n_holdout']} "
+          f"samples, shape {model.data_shape_}){held}; {len(model.sigmas_)} noise levels; run saved to {args.out}")
     return 0

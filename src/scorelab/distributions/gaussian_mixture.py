@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from ..core import as_sigma
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -21,17 +23,6 @@ def _as_points(x, dim: int) -> torch.Tensor:
     if x.ndim != 2 or x.shape[1] != dim:
         raise ValueError(f"expected points of shape (n, {dim}), got {tuple(x.shape)}")
     return x if x.is_floating_point() else x.float()
-
-
-def _per_sample_sigma(sigma, x: torch.Tensor) -> torch.Tensor:
-    """Broadcast a float, a 0-d tensor or an (n,) tensor of noise levels to shape (n,)."""
-    n = x.shape[0]
-    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-    if sigma.numel() == 1:
-        return sigma.reshape(1).expand(n)
-    if sigma.numel() != n:
-        raise ValueError(f"sigma must be a float or hold one value per point ({n}), got shape {tuple(sigma.shape)}")
-    return sigma.reshape(n)
 
 
 class GaussianMixture:
@@ -140,7 +131,7 @@ class GaussianMixture:
         asked, each component's score (Sigma_k + sigma^2 I)^{-1} (mu_k - x), shape (n, K, d)."""
         dtype = torch.promote_types(x.dtype, torch.float32)
         x = x.to(dtype)
-        s2 = _per_sample_sigma(sigma, x).square()[:, None]  # (n, 1)
+        s2 = as_sigma(sigma, x).square()[:, None]  # (n, 1)
         diff = x[:, None, :] - self.means.to(x.device, dtype)  # (n, K, d)
         comp_score = None
         if self.stds is not None:

@@ -15,7 +15,7 @@ import torch
 
 from ..distributions import get_toy
 from ..estimator import ScoreModel
-from ..metrics import mode_fractions, relative_fisher_divergence
+from ..evaluation.metrics import mode_fractions, relative_fisher_divergence
 
 BOX = 8.0  # plain Langevin starts uniform on [−8, 8]², as in the lecture
 DEFAULTS = {"steps": 16000, "n_data": 10000, "n_samples": 4000, "seeds": (0, 1, 2, 3, 4)}
@@ -33,7 +33,7 @@ def fisher_per_sigma(model: ScoreModel, n: int = 4000, seed: int = 0) -> dict:
     out = {}
     for sigma in model.sigmas_.tolist():
         x = toy.sample(n, generator=g) + sigma * torch.randn(n, 2, generator=g)
-        out[f"{sigma:.4g}"] = relative_fisher_divergence(model.score, toy.score, x, sigma)
+        out[f"{sigma:.4g}"] = relative_fisher_divergence(model.score_fn, toy.score, x, sigma)
     return out
 
 
@@ -103,7 +103,7 @@ def _figures(model, samples, out_dir):
                                   toy.log_prob, bounds)
     s = model.sigmas_
     chosen = [float(s[0]), float(s[len(s) // 2]), float(s[-1])]
-    b = save_score_comparison(out_dir / "score_fields.png", model.score, toy.score, chosen, bounds)
+    b = save_score_comparison(out_dir / "score_fields.png", model.score_fn, toy.score, chosen, bounds)
     return [a, b]
 
 

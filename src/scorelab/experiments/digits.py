@@ -10,7 +10,7 @@ training digits score against the same test split), the digits present and the c
 confidence. Same number of samples as the floor, so the two are comparable (the FD of n
 samples is biased upwards by O(1/n)).
 
-Samplers (:func:`scorelab.sampling.run_sampler`): ``annealed`` Langevin over the training
+Samplers (:func:`scorelab.samplers.named.run_sampler`): ``annealed`` Langevin over the training
 levels (NFE = levels·steps + 1), ``pc`` (predictor–corrector, NFE = 2·levels), and the
 probability-flow ODE by ``euler`` (NFE = steps), ``heun`` (NFE = 2·steps − 1), ``dpmpp-2m``
 (NFE = steps), each on EDM's σ schedule between the training σ range, and ``ode`` (dopri5,
@@ -42,8 +42,8 @@ import torch
 
 from ..data import digits_split
 from ..estimator import ScoreModel
-from ..evaluation import image_bits_per_dim
-from ..frechet import digit_report
+from ..evaluation.report import image_bits_per_dim
+from ..evaluation.images import digit_report
 from ._common import new_figure, record_run, save_figure
 
 DESCRIPTION = ("A noise-conditional U-Net trained on the 8×8 digits in minutes on a CPU, sampled "
@@ -147,7 +147,8 @@ def sweep(model: ScoreModel, grid: dict, n: int, seed: int, log=print) -> tuple[
 def floor_spread(n_subsets: int, seed: int) -> dict:
     """The floor's own spread: FD of ``n_subsets`` random train subsets (as large as the test
     split) against the test split, mean and standard deviation."""
-    from ..frechet import digit_classifier, frechet_distance
+    from ..data.classifier import digit_classifier
+    from ..evaluation.frechet import frechet_distance
     train, test = digits_split()
     clf = digit_classifier(seed)
     test_feats = clf.features(test.x)
@@ -210,7 +211,7 @@ def replicate_targets(model: ScoreModel, rows: list, checked: dict, n: int, seed
 
 
 def _plot_fd_vs_nfe(rows: list, floor: float, path: Path, spread: dict | None = None) -> Path:
-    from matplotlib.ticker import ScalarFormatter
+    from ..viz import plain_log_ticks
 
     fig, axes = new_figure(1, 1, size=6.0)
     ax = axes[0, 0]
@@ -227,10 +228,7 @@ def _plot_fd_vs_nfe(rows: list, floor: float, path: Path, spread: dict | None = 
     ax.axhline(TARGET_FD_RATIO * floor, color="k", ls=":", lw=1, label=f"{TARGET_FD_RATIO:g}× floor")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
-    ax.tick_params(axis="y", which="minor", labelsize=7)
+    plain_log_ticks(ax)
     ax.set_xlabel("score evaluations (NFE)")
     ax.set_ylabel("Fréchet distance to digits:test")
     ax.set_title(f"8×8 digits: FD against NFE ({rows[0]['n_samples']} samples per point)")

@@ -155,7 +155,7 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     rows = []
     for sigma, model in models.items():
         with torch.no_grad():
-            learned = model.score(x_eval)
+            learned = model.score_fn(x_eval)
         target = gm.score(x_eval, sigma)
         g = generator(seed, "grad", sigma)
         rows.append({

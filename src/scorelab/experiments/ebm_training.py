@@ -73,8 +73,8 @@ import torch
 
 from ..distributions import get_toy
 from ..estimator import ScoreModel
-from ..evaluation import GRID_MARGIN, energy_nll, grid_box
-from ..partition import grid_log_partition
+from ..evaluation.report import GRID_MARGIN, energy_nll, grid_box
+from ..evaluation.partition import grid_log_partition
 from ..training.config import DEFAULTS
 from ._common import generator, new_figure, save_figure
 

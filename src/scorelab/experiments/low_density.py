@@ -57,7 +57,7 @@ def error_map(model: ScoreModel, toy, points: torch.Tensor, sigma: float) -> dic
     """Learned and exact score of p_σ at ``points``: the error norm, its size relative to the
     true score, and log p_σ (all (n,) tensors)."""
     with torch.no_grad():
-        learned = model.score(points)
+        learned = model.score_fn(points)
     true = toy.score(points, sigma)
     error = (learned - true).norm(dim=1)
     return {"error": error, "relative": error / true.norm(dim=1).clamp_min(1e-30),
@@ -72,9 +72,7 @@ def region_summary(maps: dict, mask: torch.Tensor) -> dict:
 
 
 def _plot(toy, maps: dict, n: int, data: torch.Tensor, decades: list, path: Path) -> None:
-    from matplotlib.colors import LogNorm
-
-    from ..viz import plot_density
+    from ..viz import log_color_norm, plot_density
 
     fig, axes = new_figure(1, 3, size=5.0)
     extent = (BOUNDS[0], BOUNDS[1], BOUNDS[2], BOUNDS[3])
@@ -89,7 +87,7 @@ def _plot(toy, maps: dict, n: int, data: torch.Tensor, decades: list, path: Path
     ax = axes[0, 1]
     error = maps["error"].reshape(n, n).numpy()
     image = ax.imshow(error, origin="lower", extent=extent, cmap="magma",
-                      norm=LogNorm(vmin=max(float(error.min()), 1e-3), vmax=float(error.max())))
+                      norm=log_color_norm(max(float(error.min()), 1e-3), float(error.max())))
     fig.colorbar(image, ax=ax, shrink=0.8, label="‖s_θ(x) − ∇log p_σ(x)‖")
     ax.contour(rel_logp.numpy(), levels=[math.log(LOW_DENSITY)], extent=extent, colors="cyan", linewidths=1.0)
     shown = data[:500]

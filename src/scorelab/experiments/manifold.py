@@ -116,7 +116,7 @@ def score_off_curve(model: ScoreModel, curve, n: int, seed: int) -> dict:
     for delta in OFF_DISTANCES:
         x, back = off_curve_probes(curve, n, delta, generator(seed, "probe", delta))
         with torch.no_grad():
-            s = model.score(x)
+            s = model.score_fn(x)
         cos = (s * back).sum(dim=1) / s.norm(dim=1).clamp_min(1e-30)
         out[f"{delta:g}"] = {"fraction_pointing_to_curve": float((cos > 0).double().mean()),
                              "median_cosine": float(cos.median()),
@@ -202,7 +202,7 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
         samples = draw_samples(name, model, cfg, seed, cfg["step_size"])
         history = [{k: h[k] for k in ("step", "loss", "heldout")} for h in model.history_]
         with torch.no_grad():
-            on_curve_norm = float(model.score(data[:cfg["n_probe"]]).norm(dim=1).median())
+            on_curve_norm = float(model.score_fn(data[:cfg["n_probe"]]).norm(dim=1).median())
         results[name] = {
             "loss_history": history,
             "final_loss": history[-1]["loss"],

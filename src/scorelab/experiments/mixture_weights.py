@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from ..distributions import get_toy
-from ..metrics import mode_fractions
+from ..evaluation.metrics import mode_fractions
 from ..samplers import annealed_langevin, langevin
-from ..sampling import ANNEALED_EPS, LANGEVIN_EPS
+from ..samplers.named import ANNEALED_EPS, LANGEVIN_EPS
 from ._common import generator, mean_sd, new_figure, save_figure
 from .demo import BOX, DEFAULTS as DEMO, fisher_per_sigma, mode_fraction_by_sampler, train_lecture_model
 

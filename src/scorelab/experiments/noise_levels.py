@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 
 from ..distributions import GaussianMixture
-from ..metrics import energy_distance, mode_fractions
-from ..sampling import ANNEALED_EPS
+from ..evaluation.metrics import energy_distance, mode_fractions
+from ..samplers.named import ANNEALED_EPS
 from ..samplers import (annealed_langevin, geometric_sigmas, max_pairwise_distance,
                         ncsnv2_num_levels, ncsnv2_step_size)
 from ._common import generator, mean_sd, new_figure, save_figure

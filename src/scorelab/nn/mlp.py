@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils import as_sigma, broadcast_like, sum_except_batch, sum_parts
+from ..core import as_sigma, broadcast_like, sum_except_batch, sum_parts
 from .embedding import SigmaEmbedding
 from .taylor import silu_derivatives, silu_prime, silu_taylor, silu_vjp
 

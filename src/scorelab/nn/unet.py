@@ -14,7 +14,7 @@ does not depend on the rest of the batch.
 import torch
 from torch import nn
 
-from ..utils import as_sigma, broadcast_like
+from ..core import as_sigma, broadcast_like
 from .embedding import SigmaEmbedding
 
 

@@ -4,16 +4,12 @@ import math
 
 import torch
 
-from ..utils import as_sigma, broadcast_like, half_mean_square
-
-
-def _noise(x, generator):
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+from ..core import as_sigma, broadcast_like, gaussian_like, half_mean_square
 
 
 def _weighted_dsm(score_fn, x, sig, generator):
     """Mean of ½‖σ·s(x + σz, σ) + z‖² for per-sample σ (``sig``, shape (batch,))."""
-    z = _noise(x, generator)
+    z = gaussian_like(x, generator)
     sb = broadcast_like(sig, x)
     return half_mean_square(z + sb * score_fn(torch.addcmul(x, sb, z), sig))   # addcmul: no graph
 
@@ -26,7 +22,7 @@ def denoising_score_matching(score_fn, x: torch.Tensor, sigma, generator=None) -
     d / (2σ²(1 + σ²)).
     """
     sig = as_sigma(sigma, x)
-    z = _noise(x, generator)
+    z = gaussian_like(x, generator)
     if isinstance(sigma, (int, float)) and not isinstance(sigma, bool):  # one σ: scalar arithmetic
         if not sigma > 0:
             raise ValueError(f"denoising_score_matching: sigma must be > 0, got {sigma}")

@@ -5,43 +5,17 @@ integration by parts: J(s) = E[½‖s(x)‖² + tr(∇ₓs(x))].
 """
 import torch
 
-from ..utils import as_sigma, half_mean_square, sum_except_batch, sum_parts
+from ..core import as_sigma, half_mean_square, jacobian_trace, sum_except_batch
 
 _METHODS = ("vmap", "loop", "forward")
 _PROJECTIONS = ("gaussian", "rademacher")
 _SLICED_METHODS = ("auto", "forward", "hvp", "finite_difference")
 
 
-# Vector-Jacobian products per vectorised backward pass. On a CPU, chunks keep the
-# intermediates small: at d = 256 one batch of all d products pages in ~1 GB per step and is
-# slower than the loop. On a GPU each pass is a few launch-bound kernels, so fewer and wider
-# passes win (H200, batch 256, d = 256: 26 ms a step in chunks of 16, 3.6 ms in one pass).
+# Vector-Jacobian products per vectorised backward pass of the exact trace: on a CPU, chunks
+# keep the intermediates small (one batch of all d = 256 products pages in ~1 GB); on a GPU
+# each pass is a few launch-bound kernels, so fewer and wider passes win.
 TRACE_CHUNK = {"cpu": 16, "cuda": 256}
-
-
-def _batched_trace(s: torch.Tensor, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """tr(∇ₓs) per sample: the d vector-Jacobian products batched ``chunk`` at a time (default
-    by device, ``TRACE_CHUNK``) into one vectorised backward each (``is_grads_batched``)."""
-    chunk = chunk or TRACE_CHUNK.get(s.device.type, 16)
-    b, d = s.shape[0], s[0].numel()
-    eye = torch.eye(d, dtype=s.dtype, device=s.device)
-    parts = []
-    for start in range(0, d, chunk):
-        k = min(chunk, d - start)
-        basis = eye[start:start + k].reshape(k, 1, *s.shape[1:]).expand(k, *s.shape)
-        (jac,) = torch.autograd.grad(s, x, basis, create_graph=True, is_grads_batched=True)
-        parts.append(torch.diagonal(jac.reshape(k, b, d)[:, :, start:start + k], dim1=0, dim2=2).sum(-1))
-    return sum_parts(parts)
-
-
-def _loop_trace(s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """tr(∇ₓs) per sample with d backward passes (the reference)."""
-    flat = s.reshape(s.shape[0], -1)
-    trace = torch.zeros(s.shape[0], dtype=s.dtype, device=s.device)
-    for i in range(flat.shape[1]):
-        (g,) = torch.autograd.grad(flat[:, i].sum(), x, create_graph=True)
-        trace = trace + g.reshape(g.shape[0], -1)[:, i]
-    return trace
 
 
 def exact_score_matching(score_fn, x: torch.Tensor, method: str = "vmap", sigma=None) -> torch.Tensor:
@@ -67,7 +41,8 @@ def exact_score_matching(score_fn, x: torch.Tensor, method: str = "vmap", sigma=
         return half_mean_square(s) + trace.mean()
     x = x.detach().requires_grad_(True)
     s = score_fn(x, sig)
-    trace = _batched_trace(s, x) if method == "vmap" else _loop_trace(s, x)
+    chunk = TRACE_CHUNK.get(s.device.type, 16) if method == "vmap" else None
+    trace = jacobian_trace(s, x, create_graph=True, chunk=chunk)
     return half_mean_square(s) + trace.mean()
 
 
@@ -120,11 +95,11 @@ def sliced_score_matching(score_fn, x: torch.Tensor, n_projections: int = 1,
     ``method`` says how vᵀ∇ₓ(vᵀs) is computed; the first two are exact and agree to rounding:
     - ``"forward"``: forward mode, one pass that carries the tangent v through the network
       (:func:`has_forward_mode`: ScoreMLP, or the score of an EnergyMLP, where it is the
-      second directional derivative −∂ᵥ²E, read off the score's backward pass for SSM-VR); a
-      first-order graph, 1.4-2.0x a denoising step (``make bench``; a ScoreMLP applies its
-      output layer to the tangent already projected on v);
+      second directional derivative −∂ᵥ²E, read off the score's backward pass for SSM-VR): a
+      first-order graph whose matrix products are those of a denoising step twice over (value
+      and tangent; a ScoreMLP applies its output layer to the tangent already projected on v);
     - ``"hvp"``: reverse over reverse, a backward pass with ``create_graph`` (any network),
-      1.8-2.3x a denoising step (``make bench``'s hand-written version);
+      whose result is differentiated again (a second-order graph);
     - ``"auto"`` (default): ``"forward"`` where the network has it, else ``"hvp"``;
     - ``"finite_difference"`` (FD-SSM, Pang et al. 2020): central differences with
       s± = s(x ± εv), ε = ``fd_eps`` (in the units of x):

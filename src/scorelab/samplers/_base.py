@@ -1,4 +1,5 @@
-"""What every sampler shares: NFE counting, trajectories, callbacks and blow-up checks.
+"""What every sampler shares: NFE counting, trajectories, callbacks, blow-up checks, and the
+denoiser D(x, σ) = x + σ²·s(x, σ) (Tweedie's formula).
 
 Every sampler counts one function evaluation (NFE) per call of the score function on the
 whole batch, whatever the sampler; the final denoising step counts as one.
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..utils import as_sigma
+from ..core import as_sigma, broadcast_like
 
 
 @dataclass
@@ -53,6 +54,11 @@ class SamplerRun:
         return x, SamplerInfo(nfe=self.nfe, trajectory=traj, acceptance_rate=acc, extra=extra)
 
 
-def gaussian_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Standard normal noise shaped like ``x`` drawn from ``generator`` (reproducible)."""
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+def tweedie_denoise(score_fn, x, sigma):
+    """Tweedie's formula: E[x₀ | x] = x + σ²·s(x, σ) for x = x₀ + σz (Efron 2011), the
+    denoiser D(x, σ) of the ODE samplers. ``sigma``: a number or one value per sample."""
+    if isinstance(sigma, (int, float)):
+        return x + sigma**2 * score_fn(x, as_sigma(sigma, x))
+    s = as_sigma(sigma, x)
+    return x + broadcast_like(s, x) ** 2 * score_fn(x, s)

@@ -1,8 +1,8 @@
 """Metropolis-adjusted Langevin algorithm (Roberts & Tweedie 1996)."""
 import torch
 
-from ..utils import as_sigma, sum_except_batch
-from ._base import SamplerRun, gaussian_like
+from ..core import as_sigma, gaussian_like, sum_except_batch
+from ._base import SamplerRun
 
 
 def _value_and_score(log_density, x, sigma):
@@ -14,12 +14,33 @@ def _value_and_score(log_density, x, sigma):
     return logp.detach(), grad.detach()
 
 
+def mala_step(x, state: tuple, evaluate, step_size: float, generator=None):
+    """One MALA transition at x, exactly invariant for p.
+
+    ``state`` = ``(log p(x), ∇log p(x), *aux)``, and ``evaluate(y)`` returns the same tuple at
+    a point y: per-sample values (batch, ...) that follow the accepted point (``aux``, say a
+    cached energy and its gradient). The proposal y = x + (ε/2)·∇log p(x) + √ε·z is accepted
+    with probability min(1, p(y) q(x|y) / (p(x) q(y|x))), q(y|x) = N(y; x + (ε/2)∇log p(x), εI);
+    a NaN ratio is rejected. Returns ``(x, state, accepted)``, ``accepted`` (batch,) bool.
+    """
+    def log_q(to, frm, grad_frm):  # log q(to | from), up to a constant
+        return -sum_except_batch((to - frm - 0.5 * step_size * grad_frm) ** 2) / (2 * step_size)
+
+    y = x + 0.5 * step_size * state[1] + step_size**0.5 * gaussian_like(x, generator)
+    proposed = evaluate(y)
+    log_ratio = proposed[0] + log_q(x, y, proposed[1]) - state[0] - log_q(y, x, state[1])
+    u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device)
+    accept = torch.log(u) < log_ratio
+
+    def pick(new, old):
+        return torch.where(accept.reshape(-1, *[1] * (new.ndim - 1)), new, old)
+    return pick(y, x), tuple(map(pick, proposed, state)), accept
+
+
 def mala(log_density, x, step_size: float, n_steps: int, sigma=0.0, *, generator=None,
          callback=None, trajectory=False, return_info=False):
-    """MALA: a Langevin proposal corrected by a Metropolis–Hastings test, so it is exact.
-
-    Proposal  y = x + (ε/2)·∇log p(x) + √ε·z;  accept with probability
-    min(1, p(y) q(x|y) / (p(x) q(y|x))),  q(y|x) = N(y; x + (ε/2)∇log p(x), εI).
+    """MALA: a Langevin proposal corrected by a Metropolis–Hastings test, so it is exact
+    (:func:`mala_step`, ``n_steps`` times).
 
     ``log_density(x, sigma) -> (batch,)`` may be unnormalised (for an energy model pass
     ``lambda x, s: -energy(x, s)``). NFE = n_steps + 1 (log-density and gradient evaluations).
@@ -34,22 +55,11 @@ def mala(log_density, x, step_size: float, n_steps: int, sigma=0.0, *, generator
         run.nfe += 1
         return _value_and_score(log_density, y, sig)
 
-    def log_q(to, frm, grad_frm):  # log q(to | from), up to a constant
-        return -sum_except_batch((to - frm - 0.5 * step_size * grad_frm) ** 2) / (2 * step_size)
-
     x = x.detach()
-    logp, grad = evaluate(x)
+    state = evaluate(x)
     accepted = torch.zeros((), dtype=torch.float64, device=x.device)
     for i in range(n_steps):
-        y = x + 0.5 * step_size * grad + step_size**0.5 * gaussian_like(x, generator)
-        logp_y, grad_y = evaluate(y)
-        log_ratio = logp_y + log_q(x, y, grad_y) - logp - log_q(y, x, grad)
-        u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device)
-        accept = torch.log(u) < log_ratio  # NaN ratios are rejected
-        shape = (-1,) + (1,) * (x.ndim - 1)
-        x = torch.where(accept.reshape(shape), y, x)
-        grad = torch.where(accept.reshape(shape), grad_y, grad)
-        logp = torch.where(accept, logp_y, logp)
+        x, state, accept = mala_step(x, state, evaluate, step_size, generator)
         accepted += accept.double().mean()
         run.step_done(i, x, sigma)
     run.check(x, "the log-density or its gradient is not finite at the initial points")

@@ -16,8 +16,8 @@ import math
 
 import torch
 
-from ..utils import sum_except_batch
-from ._base import SamplerRun, gaussian_like
+from ..core import gaussian_like, sum_except_batch
+from ._base import SamplerRun, tweedie_denoise
 
 
 def _schedule(sigmas, name: str, *, ends_at_zero: bool) -> list[float]:
@@ -104,7 +104,7 @@ def dpmpp_2m(score_fn, x, sigmas, *, generator=None, callback=None, trajectory=F
     x = x.detach()
     denoised_prev, h_prev = None, None
     for i, (sigma, sigma_next) in enumerate(zip(sigmas[:-1], sigmas[1:])):
-        denoised = (x + sigma**2 * run.score(x, sigma)).detach()
+        denoised = tweedie_denoise(run.score, x, sigma).detach()
         if sigma_next == 0:
             x = denoised  # the limit σᵢ₊₁/σᵢ → 0, e^{−h} → 0 of the update
         else:
@@ -149,7 +149,7 @@ def ode_adaptive(score_fn, x, sigma_max: float, sigma_min: float, *, rtol: float
     x = odeint(drift, x, t, rtol=rtol, atol=atol, method=method, options=options)[-1].detach()
     run.step_done(0, x, sigma_min)
     run.check(x, "the ODE solution is not finite (try a tighter tolerance or another method)")
-    x = (x + sigma_min**2 * run.score(x, sigma_min)).detach()
+    x = tweedie_denoise(run.score, x, sigma_min).detach()
     run.step_done(1, x, 0.0)
     run.check(x, "the final denoising step diverged")
     return run.finish(x, return_info)

@@ -2,25 +2,24 @@
 
 A run directory holds ``config.json`` (configuration, data description, versions) and
 ``checkpoint.safetensors`` (weights, EMA weights, optimiser state, step, RNG states and the
-normalisation, with small JSON in the safetensors metadata). Every file is written atomically:
-to a temporary file in the same directory, flushed, then renamed over the old one, so a crash
-leaves either the old or the new file, never a torn one. A crash mid-write can leave a
-temporary ``.NAME.*.tmp`` behind: readers never look at it, and the next write of NAME removes
-it (a run directory has one writer at a time).
+normalisation, with small JSON in the safetensors metadata). Every file is written atomically
+(:func:`scorelab.core.atomic_write`: a temporary file in the same directory, fsynced, then
+renamed over the old one), so a crash leaves either the old or the new file, never a torn
+one. A crash mid-write can leave a temporary ``.NAME.*.tmp`` behind: readers never look at it,
+and the next write of NAME removes it (a run directory has one writer at a time).
 
 Nothing read from these files is trusted: the loaders check every key, type, shape, dtype and
 value, never unpickle, and never open a path named inside a file.
 """
-import glob
 import json
 import math
-import os
-import secrets
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
+
+from ..core import files
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -29,51 +28,6 @@ FORMAT = "scorelab-run-1"
 
 class CheckpointError(ValueError):
     """A run directory or checkpoint that is missing, truncated, tampered with or of another format."""
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (POSIX-atomic).
-
-    The file and then its directory are fsynced, so the rename survives a power cut too; the
-    file gets the usual mode (0666 less the umask; ``mkstemp`` would make it private, 0600).
-    Temporary files of ``path`` left by a writer that was killed are removed once the rename is done.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    remove_stale_temporaries(path.parent, (path.name,))
-
-
-def remove_stale_temporaries(directory: Path, names=(CONFIG_FILE, CHECKPOINT_FILE)) -> list[Path]:
-    """Delete the ``.NAME.*.tmp`` files that writers killed mid-write left in ``directory``."""
-    stale = [Path(p) for name in names
-             for p in glob.glob(os.path.join(glob.escape(str(directory)), f".{glob.escape(name)}.*.tmp"))]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return stale
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. platforms that cannot open a directory
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_json(path: Path, obj) -> None:
@@ -89,14 +43,14 @@ def write_json(path: Path, obj) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
-    atomic_write(path, write)
+    files.atomic_write(path, write)
 
 
 def save_tensors(path: Path, tensors: dict, metadata: dict) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: json.dumps(v) for k, v in metadata.items()}
     data = save(tensors, metadata=meta)  # not save_file: it leaves its own .tmpXXXXXX behind when killed
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    files.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def read_json(path: Path) -> dict:

@@ -4,10 +4,14 @@ The same names are the keyword arguments of :class:`scorelab.ScoreModel`, the ke
 ``--config FILE.toml`` (grouped in sections) and of ``--set section.name=value``.
 Noise levels given by the user are in data units; ``"auto"`` picks them by NCSNv2's rules.
 """
+import inspect
 import math
 import tomllib
 from dataclasses import dataclass
 from types import SimpleNamespace
+
+from ..objectives import ReplayBuffer, contrastive_divergence, sliced_score_matching
+from ..samplers.named import SAMPLERS, run_sampler
 
 
 class ConfigError(ValueError):
@@ -28,7 +32,13 @@ class Option:
 
 
 OBJECTIVES = ("ncsn", "dsm", "ssm", "ssm-vr", "esm", "cd")
-SAMPLERS = ("auto", "annealed", "langevin", "mala", "pc", "euler", "heun", "dpmpp-2m", "ode")
+
+
+def default_of(fn, name: str):
+    """The default of ``fn``'s parameter ``name``: the objectives and samplers own their
+    defaults, and the table below reads them from there."""
+    return inspect.signature(fn).parameters[name].default
+
 
 OPTIONS = {
     # [model]
@@ -39,14 +49,14 @@ OPTIONS = {
     # [objective]
     "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),
     "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
-    "n_projections": Option("objective", 1, "int", "random projections per sample for sliced score matching", minimum=1),
+    "n_projections": Option("objective", default_of(sliced_score_matching, "n_projections"), "int", "random projections per sample for sliced score matching", minimum=1),
     "sliced_method": Option("objective", "auto", "str", "sliced score matching's derivative: forward (exact, forward mode, MLPs), hvp (exact, reverse over reverse, any network), auto (forward where the network has it, else hvp) or finite-difference (FD-SSM, O(fd_eps^2) bias)", ("auto", "forward", "hvp", "finite-difference")),
-    "fd_eps": Option("objective", 0.01, "float", "step of finite-difference sliced score matching (normalised units)", minimum=0, strict=True),
-    "cd_steps": Option("objective", 20, "int", "Langevin steps per contrastive-divergence update", minimum=1),
-    "cd_step_size": Option("objective", 0.005, "float", "Langevin step size for the negatives (normalised units)", minimum=0, strict=True),
-    "cd_alpha": Option("objective", 0.1, "float", "weight of the energy-magnitude regulariser alpha*(E+^2 + E-^2)", minimum=0),
-    "cd_buffer": Option("objective", 1000, "int", "persistent chains in the replay buffer (0: CD-k from the data)", minimum=0),
-    "cd_reinit": Option("objective", 0.05, "float", "fraction of chains re-initialised from noise at each update", minimum=0, maximum=1),
+    "fd_eps": Option("objective", default_of(sliced_score_matching, "fd_eps"), "float", "step of finite-difference sliced score matching (normalised units)", minimum=0, strict=True),
+    "cd_steps": Option("objective", default_of(contrastive_divergence, "n_steps"), "int", "Langevin steps per contrastive-divergence update", minimum=1),
+    "cd_step_size": Option("objective", default_of(contrastive_divergence, "step_size"), "float", "Langevin step size for the negatives (normalised units)", minimum=0, strict=True),
+    "cd_alpha": Option("objective", default_of(contrastive_divergence, "alpha"), "float", "weight of the energy-magnitude regulariser alpha*(E+^2 + E-^2)", minimum=0),
+    "cd_buffer": Option("objective", default_of(ReplayBuffer, "size"), "int", "persistent chains in the replay buffer (0: CD-k from the data)", minimum=0),
+    "cd_reinit": Option("objective", default_of(ReplayBuffer, "reinit_prob"), "float", "fraction of chains re-initialised from noise at each update", minimum=0, maximum=1),
     # [noise]
     "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2)", minimum=0, strict=True, auto=True),
     "sigma_min": Option("noise", "auto", "float", "smallest noise level, data units ('auto': 0.01 x data scale)", minimum=0, strict=True, auto=True),
@@ -69,9 +79,9 @@ OPTIONS = {
     "image_size": Option("training", "auto", "int", "resize images to this size ('auto': keep; they must then share one size)", minimum=2, auto=True),
     # [sampling]
     "sampler": Option("sampling", "auto", "str", "default sampler of 'scorelab sample' and 'eval' ('auto': heun, the probability-flow ODE with 35 NFE, for noise-conditional models; langevin otherwise)", SAMPLERS),
-    "steps_per_level": Option("sampling", 200, "int", "annealed Langevin steps per noise level", minimum=1),
+    "steps_per_level": Option("sampling", default_of(run_sampler, "steps_per_level"), "int", "annealed Langevin steps per noise level", minimum=1),
     "step_size": Option("sampling", "auto", "float", "Langevin step size eps (annealed: at the smallest sigma), data units squared ('auto': 0.35 sigma_min^2 for annealed Langevin, 0.01 data scales^2 for plain Langevin and MALA)", minimum=0, strict=True, auto=True),
-    "langevin_steps": Option("sampling", 1000, "int", "steps of plain Langevin / MALA", minimum=1),
+    "langevin_steps": Option("sampling", default_of(run_sampler, "langevin_steps"), "int", "steps of plain Langevin / MALA", minimum=1),
 }
 
 DEFAULTS = {name: opt.default for name, opt in OPTIONS.items()}

@@ -50,6 +50,8 @@ def prepare_run_dir(run_dir, force: bool, resume: bool, topo: Topology) -> None:
     """Refuse to overwrite an existing run unless ``force``; with ``force`` remove only run files."""
     if run_dir is None:
         return
+    if resume and force:
+        raise RunDirError("--resume and --force contradict each other: choose one")
     run_dir = Path(run_dir)
     if resume:
         if not (run_dir / ckpt.CHECKPOINT_FILE).exists():

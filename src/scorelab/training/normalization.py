@@ -31,6 +31,11 @@ class Normalizer:
         """The factor between σ in data units and σ in normalised units (σ_n = σ/c)."""
         return float(self.scale.mean()) if self.mode == "per-dim" else float(self.scale)
 
+    def log_abs_det(self, d: int) -> float:
+        """Σᵢ log cᵢ over the d coordinates (d·log c for one scale): log p(x) = log p_n(x_n) − this."""
+        log_scale = torch.log(self.scale.double())
+        return float(log_scale.sum() * (1 if log_scale.ndim else d))
+
     def to(self, device):
         return Normalizer(self.mean.to(device), self.scale.to(device), self.mode)
 

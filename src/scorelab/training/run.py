@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from . import checkpoint as ckpt
 from .config import OPTIONS, ConfigError, make_config
 from .normalization import Normalizer
-from .setup import AUTO_WIDTH, build_network, network_arch, network_width
+from .setup import build_network, network_arch, network_width
 
 
 CONFIG_KEYS = {"format", "config", "data", "normalize", "versions"}  # what config.json holds
@@ -88,7 +88,6 @@ class Run:
             raise ckpt.CheckpointError(f"{run_dir}: not a {ckpt.FORMAT} run (format field missing or "
                                        "different: written by another version of scorelab?)")
         cfg, data = _checked_config(meta_json, run_dir)
-        _read_legacy_unet_width(cfg, data, tensors)
         shape = tuple(data["shape"])
         for key in ("normalizer.mean", "normalizer.scale", "sigmas"):
             if key not in tensors or not tensors[key].is_floating_point():
@@ -121,16 +120,6 @@ class Run:
         ckpt.load_module_state(run.net, tensors, "model", path)
         ckpt.load_module_state(run.ema_net, tensors, "ema", path)
         return run, tensors, meta
-
-
-def _read_legacy_unet_width(cfg, data: dict, tensors: dict) -> None:
-    """Before ``model.width`` had ``"auto"``, its default was the MLP's 128 and a U-Net built
-    with width 128 got 32 base channels. A U-Net config with width 128 whose stored weights have
-    32 base channels is such a run: read its width as ``"auto"`` (32), as it was then."""
-    first = tensors.get("model.conv_in.weight")
-    if cfg.width == 128 and network_arch(cfg, data["kind"]) == "unet" \
-            and first is not None and first.ndim == 4 and first.shape[0] == AUTO_WIDTH["unet"]:
-        cfg.width = "auto"
 
 
 def _sigmas_fit(cfg, sigmas: torch.Tensor) -> bool:

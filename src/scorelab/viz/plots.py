@@ -320,3 +320,17 @@ def save_scatter(path, samples, data=None, *, title=None, max_points: int = 5000
     bounds = None if d == 1 else view_bounds(x, data)
     plot_samples(axes[0, 0], x, data, bounds=bounds, max_points=max_points, title=title)
     return save_figure(fig, path)
+
+
+def log_color_norm(vmin: float, vmax: float):
+    """A logarithmic colour scale from ``vmin`` to ``vmax`` (for ``imshow``'s ``norm``)."""
+    return LogNorm(vmin=vmin, vmax=vmax)
+
+
+def plain_log_ticks(ax) -> None:
+    """Label both log-scaled axes of ``ax`` with plain numbers (10, 20, 50), not powers of ten."""
+    from matplotlib.ticker import ScalarFormatter
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="y", which="minor", labelsize=7)

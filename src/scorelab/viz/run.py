@@ -37,7 +37,7 @@ def _clip_note(x: np.ndarray) -> str:
 def save_run_plots(model, data, out_dir, *, n_samples: int | None = None) -> list[Path]:
     """Write the standard plots of a fitted ``model`` beside its ``data`` into ``out_dir``.
 
-    Duck-typed: ``model.sample(n_samples, random_state=0)``, ``model.score(x, sigma)``,
+    Duck-typed: ``model.sample(n_samples, random_state=0)``, ``model.score_fn(x, sigma)``,
     ``model.sigmas_`` (largest first), ``model.model`` ("score" or "energy") and, for energy
     models, ``model.energy(x)``; all in data coordinates.
 
@@ -49,6 +49,8 @@ def save_run_plots(model, data, out_dir, *, n_samples: int | None = None) -> lis
 
     Only these file names are written. Returns their paths.
     """
+    if data is None:
+        raise ValueError("the run holds no data preview to plot against")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = to_numpy(data)
@@ -71,7 +73,7 @@ def save_run_plots(model, data, out_dir, *, n_samples: int | None = None) -> lis
     fig, axes = new_figure(1, len(sigmas))
     for ax, sigma in zip(axes[0], sigmas):
         plot_samples(ax, data, bounds=bounds, color="0.75", s=2, label="data", legend=False)
-        plot_score_field(ax, model.score, sigma, bounds, title=f"learned score, σ = {sigma:.3g}")
+        plot_score_field(ax, model.score_fn, sigma, bounds, title=f"learned score, σ = {sigma:.3g}")
     written.append(save_figure(fig, out_dir / "score_field.png"))
 
     if getattr(model, "model", None) == "energy":

@@ -1,7 +1,7 @@
 """Metrics that compare samples and scores with the truth."""
 import torch
 
-from .utils import as_sigma, sum_except_batch
+from ..core import as_sigma, sum_except_batch
 
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor, max_points: int = 5000) -> float:

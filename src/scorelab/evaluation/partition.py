@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..samplers.mala import mala_step
+
 
 # ---------------------------------------------------------------------------------- grid
 def grid_log_partition(energy_fn, bounds, n: int = 400, *, chunk_size: int = 65536,
@@ -127,7 +129,7 @@ def ais_log_partition(energy_fn, dim: int, *, n_chains: int = 256, n_temps: int 
     however badly the chains mix; those only set the variance (log Ẑ itself is biased low by
     about Var(w)/(2N·E[w]²), Jensen). The returned ``info`` has the standard error.
 
-    Transitions: MALA (Roberts & Tweedie 1996) in the library's convention
+    Transitions: :func:`scorelab.samplers.mala_step` (Roberts & Tweedie 1996) in the library's convention
     y = x + (ε/2)·∇log fₜ(x) + √ε·z, with a Metropolis–Hastings test, so each step is exactly
     invariant for fₜ. The energy and its gradient are cached per chain; one evaluation on the
     whole batch per MALA step (NFE = 1 + (T − 1)·``n_mcmc``). With ``step_size`` None, ε starts
@@ -165,6 +167,10 @@ def ais_log_partition(energy_fn, dim: int, *, n_chains: int = 256, n_temps: int 
     def log_f_and_grad(x, e, g, beta):  # log f_β(x) and ∇log f_β(x) from the cached E, ∇E
         return (1 - beta) * log_q0(x) - beta * e, -(1 - beta) * x / var0 - beta * g
 
+    def tempered(y, beta):  # (log f_β, ∇log f_β, E, ∇E) at y: one evaluation
+        e_y, g_y = energy_and_grad(y)
+        return (*log_f_and_grad(y, e_y, g_y, beta), e_y, g_y)
+
     with torch.no_grad():
         x = base_std * torch.randn(n_chains, dim, generator=generator, dtype=dtype, device=device)
         e, g = energy_and_grad(x)
@@ -180,19 +186,8 @@ def ais_log_partition(energy_fn, dim: int, *, n_chains: int = 256, n_temps: int 
             beta = float(betas[t])
             accepted = 0.0
             for _ in range(n_mcmc):
-                log_f, grad = log_f_and_grad(x, e, g, beta)
-                y = x + 0.5 * eps * grad + eps**0.5 * torch.randn(x.shape, generator=generator,
-                                                                   dtype=x.dtype, device=x.device)
-                e_y, g_y = energy_and_grad(y)
-                log_f_y, grad_y = log_f_and_grad(y, e_y, g_y, beta)
-                log_q_fwd = -(y - x - 0.5 * eps * grad).square().sum(1) / (2 * eps)
-                log_q_back = -(x - y - 0.5 * eps * grad_y).square().sum(1) / (2 * eps)
-                log_ratio = log_f_y + log_q_back - log_f - log_q_fwd
-                u = torch.rand(n_chains, generator=generator, dtype=x.dtype, device=x.device)
-                accept = torch.log(u) < log_ratio  # NaN ratios are rejected
-                x = torch.where(accept[:, None], y, x)
-                e = torch.where(accept, e_y, e)
-                g = torch.where(accept[:, None], g_y, g)
+                state = (*log_f_and_grad(x, e, g, beta), e, g)
+                x, (*_, e, g), accept = mala_step(x, state, lambda y: tempered(y, beta), eps, generator)
                 accepted += float(accept.double().mean()) / n_mcmc
             if n_mcmc > 0:
                 acceptances.append(accepted)

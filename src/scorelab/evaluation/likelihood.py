@@ -17,33 +17,7 @@ import math
 
 import torch
 
-from .utils import sum_except_batch
-
-
-def _divergence(f: torch.Tensor, x: torch.Tensor, probes: torch.Tensor | None) -> torch.Tensor:
-    """∇·f at ``x`` (``f`` computed from ``x`` with a graph), shape (batch,).
-
-    ``probes`` None: the exact trace, one backward pass per dimension (d in all).
-    ``probes`` (k, *x.shape): Hutchinson's estimate mean_j εⱼᵀ (∂f/∂x) εⱼ, k backward passes.
-    """
-    if not f.requires_grad:  # f does not depend on x
-        return x.new_zeros(x.shape[0])
-
-    def vjp(v, retain):
-        (g,) = torch.autograd.grad(f, x, v, retain_graph=retain, allow_unused=True)
-        return torch.zeros_like(x) if g is None else g
-
-    if probes is None:
-        flat_f = f.reshape(f.shape[0], -1)
-        d = flat_f.shape[1]
-        div = x.new_zeros(x.shape[0])
-        for j in range(d):
-            e = torch.zeros_like(flat_f)
-            e[:, j] = 1
-            div = div + vjp(e.reshape(f.shape), j < d - 1).reshape(x.shape[0], -1)[:, j]
-        return div
-    k = probes.shape[0]
-    return sum(sum_except_batch(vjp(probes[j], j < k - 1) * probes[j]) for j in range(k)) / k
+from ..core import hutchinson_trace, jacobian_trace, sum_except_batch
 
 
 def ode_log_likelihood(score_fn, x, *, sigma_min: float, sigma_max: float,
@@ -94,7 +68,7 @@ def ode_log_likelihood(score_fn, x, *, sigma_min: float, sigma_max: float,
             y = y.detach().requires_grad_(True)
             s = score_fn(y, sigma.expand(y.shape[0]))
             f = -sigma * s
-            div = _divergence(f, y, probes)
+            div = jacobian_trace(f, y) if probes is None else hutchinson_trace(f, y, probes)
         return f.detach(), div.detach()
 
     t = torch.tensor([float(sigma_min), float(sigma_max)], dtype=x.dtype, device=x.device)

@@ -1,0 +1,70 @@
+"""Folders of images (.png, .jpg, .jpeg) and resizing; Pillow is imported only here."""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dataset import DataError, Dataset, from_array, one_line, optional_import
+
+IMAGE_TYPES = (".png", ".jpg", ".jpeg")
+
+
+def _open_image(Image, path: Path):
+    """One image file as a Pillow image in mode 'L' (grayscale) or 'RGB'."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode.startswith(("I", "F")):
+                raise DataError(f"{path}: {im.mode} (16-bit or float) images are not supported; "
+                                "save as 8-bit")
+            return im.convert("L" if im.mode in ("1", "L", "LA", "La") else "RGB")
+    except DataError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many kinds of exception
+        raise DataError(f"{path}: not a readable image ({one_line(exc)})") from exc
+
+
+def _hw(image_size, src: str) -> tuple[int, int]:
+    hw = tuple(image_size) if isinstance(image_size, (tuple, list)) else (image_size,) * 2
+    if len(hw) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in hw):
+        raise DataError(f"{src}: image_size must be a positive int or (H, W), got {image_size!r}")
+    return int(hw[0]), int(hw[1])
+
+
+def load_image_folder(folder: Path, image_size) -> Dataset:
+    """Every .png/.jpg/.jpeg file in ``folder`` (sorted by name; other files are ignored).
+    All grayscale: C = 1; otherwise all are converted to RGB, C = 3. Values are divided by 255."""
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_TYPES
+                       and p.is_file())
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot list this folder ({one_line(exc)})") from exc
+    if not files:
+        raise DataError(f"{folder}: a folder with no {', '.join(IMAGE_TYPES)} images in it")
+    Image = optional_import("PIL.Image", str(folder), "reading images")
+    images = [_open_image(Image, p) for p in files]
+    if any(im.mode == "RGB" for im in images):
+        images = [im.convert("RGB") for im in images]
+    if image_size is not None:
+        h, w = _hw(image_size, str(folder))
+        images = [im.resize((w, h), Image.Resampling.BILINEAR) for im in images]
+    (w0, h0) = images[0].size
+    for path, im in zip(files, images):
+        if im.size != (w0, h0):
+            raise DataError(f"{path}: size {im.size[0]}x{im.size[1]} differs from "
+                            f"{files[0].name}'s {w0}x{h0} (width x height); pass image_size "
+                            "(--image-size) to resize all")
+    a = np.stack([np.asarray(im) for im in images])  # uint8, (n, H, W) or (n, H, W, 3)
+    return from_array(a if a.ndim == 3 else a.transpose(0, 3, 1, 2), str(folder), folder.name)
+
+
+def resized(data: Dataset, image_size, src: str) -> Dataset:
+    """``data`` with its images resized (bilinear, antialiased) to ``image_size``."""
+    h, w = _hw(image_size, src)
+    if data.kind != "images":
+        raise DataError(f"{src}: image_size applies to images, but this data is points")
+    if data.shape[1:] == (h, w):
+        return data
+    x = torch.nn.functional.interpolate(data.x, size=(h, w), mode="bilinear", antialias=True)
+    data.x = x.clamp(0, 1)  # only rounding: the weights are convex
+    return data

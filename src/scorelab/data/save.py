@@ -1,0 +1,37 @@
+"""Samples out: arrays written atomically as .npy or .csv."""
+from pathlib import Path
+
+import numpy as np
+
+from ..core import atomic_write
+from .dataset import DataError, one_line, to_numpy
+
+SAVE_TYPES = (".npy", ".csv")
+
+
+def save_array(path, x, *, overwrite: bool = False) -> Path:
+    """Write ``x`` (array or tensor) to ``path``: .npy, or .csv (comma, no header, %.8g; 1-D or
+    2-D only). Refuses an existing file unless ``overwrite``; creates parent folders; writes
+    atomically (:func:`scorelab.core.atomic_write`), so a reader never sees half a file and a
+    failed write leaves the old file as it was."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SAVE_TYPES:
+        raise DataError(f"{path}: unsupported output type {suffix or '(none)'!r}; "
+                        f"supported: {', '.join(SAVE_TYPES)}")
+    if path.exists() and not overwrite:
+        raise DataError(f"{path} exists; use --force to overwrite")
+    a = to_numpy(x)
+    if suffix == ".csv" and a.ndim > 2:
+        raise DataError(f"{path}: .csv holds 1-D or 2-D arrays, got shape {a.shape}; use .npy")
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            if suffix == ".npy":
+                np.save(f, a, allow_pickle=False)
+            else:
+                np.savetxt(f, a, fmt="%.8g", delimiter=",")
+    try:
+        return atomic_write(path, write)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: cannot write ({one_line(exc)})") from exc
