@@ -1,13 +1,12 @@
-"""Where scorelab loses time, and what the candidate fixes in ``prototypes.py`` gain.
+"""Where scorelab's time goes: each of its derivative tricks timed against what it replaced.
 
-Each experiment times scorelab as it is ("now") against the candidate change and the
-hand-written baseline, interleaved in one process. Where a fix has moved into ``src/`` (the
-autograd energy score, the chunked exact trace), "now" is that fix and it is timed against the
-"before" version (the energy score's in ``prototypes.py``; the trace's, all d products in one
-batch, is ``handwritten.exact_batched``). Both the median and the minimum over the
-repetitions are reported: on a shared machine the minimum is the steadier estimate of the
-intrinsic cost. Before timing, each candidate is checked to compute the same loss (and the
-same parameter gradients) as scorelab.
+Each experiment times scorelab as it is ("now") against the "before" versions of its fixes
+(the energy score by ``torch.func.grad`` in ``prototypes.py``; the exact trace with all d
+products in one batch, ``handwritten.exact_batched``) and the hand-written baseline,
+interleaved in one process. Both the median and the minimum over the repetitions are
+reported: on a shared machine the minimum is the steadier estimate of the intrinsic cost.
+Before timing, each variant is checked to compute the same loss (and the same parameter
+gradients) as scorelab.
 
     python benchmarks/hotspots.py [--quick] [--threads 1]     # or: run.py --only hotspots
 """
@@ -32,7 +31,6 @@ import peers  # noqa: E402
 import prototypes as proto  # noqa: E402
 from scorelab import objectives as sl  # noqa: E402
 from scorelab.nn import score_from_energy  # noqa: E402
-from scorelab.samplers import annealed_langevin, langevin  # noqa: E402
 
 
 S = cases.Setup()   # the sizes and constants of the main tables: batch, σ of DSM, Langevin steps
@@ -69,8 +67,7 @@ def energy_score(quick):
     ``torch.autograd.grad``, and now the network's own hand-written gradient (``EnergyMLP.score``:
     a first-order graph in training, torch's fused SiLU derivative and no graph under no_grad)
     and, for sliced SM, its forward-mode second directional derivative (``directional_derivatives``;
-    for SSM-VR, which needs the score too, read off the score's backward pass instead of a
-    second-order tangent). ``score_from_energy(net.forward)`` is the autograd-only EnergyScore
+    for SSM-VR, which needs the score too, read off the score's backward pass). ``score_from_energy(net.forward)`` is the autograd-only EnergyScore
     (a bare function has neither method)."""
     for d in (2, 64) if not quick else (2,):
         net = cases.network("energy", d, S)
@@ -84,14 +81,13 @@ def energy_score(quick):
         yield (f"score call under no_grad, {S.n_particles} points", d, fns, None)
         xb = torch.randn(S.batch, d)
         common = {"before: torch.func.grad": func, "before: autograd.grad": autograd}
-        tangent = {"before: second-order tangent": proto.TangentCurvatureEnergyScore(net)}
         for label, loss, hand, peer, extra in (
                 ("DSM", lambda sc, g: sl.denoising_score_matching(sc, xb, S.dsm_sigma, generator=g),
                  lambda g: hw.dsm(hand_graph, xb, S.dsm_sigma, g), lambda m: peers.dsm_loss(m, S.dsm_sigma), {}),
                 ("sliced SM", lambda sc, g: sl.sliced_score_matching(sc, xb, generator=g),
                  lambda g: hw.sliced(hand_graph, xb, g), peers.sliced_loss, {}),
                 ("sliced SM-VR", lambda sc, g: sl.sliced_score_matching(sc, xb, variance_reduction=True, generator=g),
-                 lambda g: hw.sliced(hand_graph, xb, g, variance_reduction=True), None, tangent)):
+                 lambda g: hw.sliced(hand_graph, xb, g, variance_reduction=True), None, {})):
             variants = {**common, **extra, "now: EnergyMLP's own derivatives": now}
             check = {n: (lambda sc=sc: loss(sc, _gen())) for n, sc in variants.items()}
             g = [_gen() for _ in range(len(variants) + 2)]
@@ -101,36 +97,6 @@ def energy_score(quick):
                 te = peer(peers.energy_model(net))
                 fns["torchebm"] = _step(net, lambda te=te: te(xb, generator=g[-1]))
             yield (f"{label} loss + backward, batch {S.batch}", d, fns, _same(check, net))
-
-
-def langevin_overhead(quick):
-    """Per-step book-keeping of scorelab's Langevin loops (as_sigma, SamplerRun.score,
-    step_done) with a small score network, where it is most visible."""
-    n = 100 if not quick else 20
-    for batch in (64, S.n_particles) if not quick else (64,):
-        net = cases.network("score", 2, S)
-        x = torch.randn(batch, 2)
-        g = [_gen() for _ in range(3)]
-        fns = {"now": cases.no_grad(lambda: langevin(net, x, S.step_size, n, generator=g[0])),
-               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(net, x, S.step_size, n, generator=g[1])),
-               "hand-written": cases.no_grad(lambda: hw.langevin(net, x, S.step_size, n, 0.0, g[2]))}
-        same = torch.equal(langevin(net, x, S.step_size, 5, generator=_gen()), proto.langevin(net, x, S.step_size, 5, generator=_gen()))
-        yield (f"Langevin, score net, {batch} particles × {n} steps", 2, fns, same)
-        cnet = cases.network("score", 2, S, noise_conditional=True)
-        sig = cases.sigmas(S)
-        per = n // len(sig)
-        fns = {"now": cases.no_grad(lambda: annealed_langevin(cnet, x, sig, S.annealed_step_size, per, generator=g[0])),
-               "candidate: hoisted loop": cases.no_grad(lambda: proto.annealed_langevin(cnet, x, sig, S.annealed_step_size, per, generator=g[1])),
-               "hand-written": cases.no_grad(lambda: hw.annealed_langevin(cnet, x, sig.tolist(), S.annealed_step_size, per, g[2]))}
-        same = torch.equal(annealed_langevin(cnet, x, sig, S.annealed_step_size, 1, generator=_gen()),
-                           proto.annealed_langevin(cnet, x, sig, S.annealed_step_size, 1, generator=_gen()))
-        yield (f"annealed Langevin, {batch} particles × {len(sig) * per + 1} NFE", 2, fns, same)
-        enet = cases.network("energy", 2, S)
-        score, hand = score_from_energy(enet), hw.score_of_energy(enet, False)
-        fns = {"now": cases.no_grad(lambda: langevin(score, x, S.step_size, n, generator=g[0])),
-               "candidate: hoisted loop": cases.no_grad(lambda: proto.langevin(score, x, S.step_size, n, generator=g[1])),
-               "hand-written": cases.no_grad(lambda: hw.langevin(hand, x, S.step_size, n, 0.0, g[2]))}
-        yield (f"Langevin, energy net, {batch} particles × {n} steps", 2, fns, None)
 
 
 def exact_trace(quick):
@@ -200,7 +166,6 @@ def _op_counts():
 
 EXPERIMENTS = (
     ("Energy score: `torch.func.grad`, `torch.autograd.grad`, the network's own derivatives", energy_score),
-    ("Langevin loop overhead", langevin_overhead),
     ("Exact score matching: computing the trace", exact_trace),
     ("Sliced SM against DSM", sliced_vs_dsm),
 )
@@ -237,9 +202,9 @@ def hotspots_md(sections, counts, info) -> str:
              "from the wall-clock minima and from the CPU medians.",
              "`same result`: the variants give the same loss and parameter gradients (checked "
              "before timing, same seeds); blank where not applicable.",
-             "Candidates and the `before:` versions are in `benchmarks/prototypes.py`, except the exact "
+             "The `before:` versions are in `benchmarks/prototypes.py`, except the exact "
              "trace's (all d at once), which is `benchmarks/handwritten.py`'s `exact_batched`."]
-    md = harness.header("Hotspots: what is slow in scorelab and what would fix it", info, notes)
+    md = harness.header("Hotspots: scorelab's derivative tricks against what they replaced", info, notes)
     for s in sections:
         md += f"\n## {s['title']}\n\n"
         if s["doc"]:

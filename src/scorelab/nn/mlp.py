@@ -16,17 +16,37 @@ mode (and both at once for ``EnergyMLP.directional_derivatives(..., with_score=T
 objectives use them where a network has them, which saves autograd's second-order graphs
 (sliced score matching; an energy's score in training; exact score matching, opt-in).
 """
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..core import as_sigma, broadcast_like, sum_except_batch, sum_parts
 from .embedding import SigmaEmbedding
-from .taylor import silu_derivatives, silu_prime, silu_taylor, silu_vjp
+from .taylor import silu_curved, silu_derivatives, silu_prime, silu_tangent, silu_vjp
+
+
+@dataclass
+class Activation:
+    """What a forward pass keeps of one activation a = silu(z) for :meth:`_Trunk.input_gradient`:
+    z, and where they were computed on the way, silu'(z) (``slope``) and the curvature source
+    silu''(z)·z'² along a line (``bend``)."""
+
+    z: torch.Tensor
+    slope: torch.Tensor | None = None
+    bend: torch.Tensor | None = None
 
 
 class _Trunk(nn.Module):
-    """Residual MLP trunk; when ``cond_dim`` is set, each block adds a projection of the embedding."""
+    """Residual MLP trunk: h₀ = silu(z₀), hᵢ = hᵢ₋₁ + silu(zᵢ), f = W_out h + b_out, with
+    zᵢ = Wᵢ hᵢ₋₁ + bᵢ (+ a projection of the noise embedding when ``cond_dim`` is set).
+
+    Besides its value it gives, in forward mode along a line x + εv, the hidden state's Taylor
+    coefficients to first (:meth:`tangent`) and second order (:meth:`second_order`), and in
+    reverse mode the input gradient of a scalar output (:meth:`input_gradient`). ``cond`` is
+    ``(emb, inverse)``: one embedding row per distinct σ and each sample's row, or None.
+    Bias and conditioning enter the value only: tangents see the weights alone."""
 
     def __init__(self, in_dim: int, out_dim: int, width: int, depth: int, cond_dim: int | None):
         super().__init__()
@@ -36,44 +56,54 @@ class _Trunk(nn.Module):
             nn.Linear(cond_dim, width) for _ in range(depth))
         self.out = nn.Linear(width, out_dim)
 
-    def _pre(self, i: int, layer: nn.Linear, h: list, emb, inverse) -> list:
-        """Layer ``i``'s pre-activation coefficients: bias and σ-conditioning enter the value
-        only; a coefficient given as None is zero, and stays None (no product is computed)."""
-        z = layer(h[0])
-        if emb is not None:
-            z = z + self.cond[i](emb)[inverse]
-        return [z] + [None if t is None else F.linear(t, layer.weight) for t in h[1:]]
+    def _pre(self, i: int, layer: nn.Linear, h: torch.Tensor, cond) -> torch.Tensor:
+        """Layer ``i``'s pre-activation z = W h + b (+ the σ-conditioning)."""
+        z = layer(h)
+        return z if cond is None else z + self.cond[i](cond[0])[cond[1]]
 
-    def taylor(self, x: list, emb: torch.Tensor | None, inverse: torch.Tensor | None = None,
-               keep: list | None = None, project: torch.Tensor | None = None,
-               whole_value: bool = False) -> list:
-        """Forward mode: input coefficients ``[x, x', x'']`` (any prefix; None for zero) of a
-        line ε ↦ x(ε) to the output's. ``keep``, if given, receives every layer's
-        ``(z, silu'(z) or None, q or None)`` for :meth:`input_gradient` (nothing is kept
-        otherwise, which lets the allocator reuse the memory); at first order, q = silu''(z) z'²
-        is the layer's curvature source. With ``project`` (batch, out_dim), the coefficients of
-        pᵀf instead, each (batch,): the output layer is projected on p first (pᵀW), so f itself
-        is never formed; with ``whole_value`` too, f itself comes first and only its
-        derivatives are projected.
+    def hidden(self, x: torch.Tensor, cond, tape: list | None = None) -> torch.Tensor:
+        """The last hidden state h; with ``tape``, each activation's z is recorded on it."""
+        h = None
+        for i, layer in enumerate([self.inp, *self.blocks]):
+            z = self._pre(i, layer, x if h is None else h, cond)
+            if tape is not None:
+                tape.append(Activation(z))
+            h = F.silu(z) if h is None else h + F.silu(z)
+        return h
 
-        ``emb`` holds one row per distinct σ; ``inverse`` maps each sample to its row."""
-        def act(z):
-            sources = keep is not None and len(z) == 2
-            h, slope = silu_taylor(z + [None] if sources else z)
-            if keep is not None:
-                keep.append((z[0], slope, h.pop() if sources else None))
-            return h
-        h = act(self._pre(0, self.inp, x, emb, inverse))
+    def tangent(self, x: torch.Tensor, v: torch.Tensor, cond, tape: list | None = None):
+        """``(h, h')``: the hidden state and its derivative along x + εv (forward mode, first
+        order). With ``tape``, each activation's z, slope and curvature source (for the second
+        directional derivative of :meth:`input_gradient`)."""
+        h = h_dot = None
+        for i, layer in enumerate([self.inp, *self.blocks]):
+            z = self._pre(i, layer, x if h is None else h, cond)
+            z_dot = F.linear(v if h is None else h_dot, layer.weight)
+            if tape is None:
+                a, a_dot, _ = silu_tangent(z, z_dot)
+            else:
+                a, a_dot, slope, bend = silu_curved(z, z_dot)
+                tape.append(Activation(z, slope, bend))
+            h, h_dot = (a, a_dot) if h is None else (h + a, h_dot + a_dot)
+        return h, h_dot
+
+    def second_order(self, x: torch.Tensor, v: torch.Tensor, cond):
+        """``(h, h', h'')`` along the line x + εv (forward mode to second order; x'' = 0, so the
+        input layer's z'' = 0 and its a'' is its curvature source alone)."""
+        z = self._pre(0, self.inp, x, cond)
+        h, h_dot, _, h_ddot = silu_curved(z, F.linear(v, self.inp.weight))
         for i, layer in enumerate(self.blocks, start=1):
-            h = [a + b for a, b in zip(h, act(self._pre(i, layer, h, emb, inverse)))]
-        if project is None:
-            return [self.out(h[0])] + [F.linear(t, self.out.weight) for t in h[1:]]
-        u = project @ self.out.weight
-        value = self.out(h[0]) if whole_value else torch.linalg.vecdot(h[0], u) + project @ self.out.bias
-        return [value] + [torch.linalg.vecdot(t, u) for t in h[1:]]
+            z = self._pre(i, layer, h, cond)
+            a, a_dot, slope, bend = silu_curved(z, F.linear(h_dot, layer.weight))
+            h, h_dot, h_ddot = h + a, h_dot + a_dot, h_ddot + (bend + slope * F.linear(h_ddot, layer.weight))
+        return h, h_dot, h_ddot
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor | None, inverse: torch.Tensor | None = None) -> torch.Tensor:
-        return self.taylor([x], emb, inverse)[0]
+    def output_tangent(self, h_dot: torch.Tensor) -> torch.Tensor:
+        """The output's coefficient for a hidden-state coefficient (the output layer's weights only)."""
+        return F.linear(h_dot, self.out.weight)
+
+    def forward(self, x: torch.Tensor, cond=None) -> torch.Tensor:
+        return self.out(self.hidden(x, cond))
 
     def basis_tangents(self, slopes: list, chunk: int):
         """Forward mode along every input basis vector eᵢ, ``chunk`` of them at a time, from the
@@ -91,25 +121,25 @@ class _Trunk(nn.Module):
                 h_dot = h_dot + slope * z_dot
             yield i0, i1, tangents, h_dot
 
-    def input_gradient(self, kept: list) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(∇ₓf, f'' or None)`` for a scalar output (out_dim 1), backpropagated by hand from
-        what :meth:`taylor` kept: g ← g + (g ⊙ silu'(z)) W through the residual blocks.
+    def input_gradient(self, tape: list) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(∇ₓf, f'')`` for a scalar output (out_dim 1), backpropagated by hand from the
+        ``tape`` of a forward pass: g ← g + (g ⊙ silu'(z)) W through the residual blocks.
 
-        Kept at first order along x + εv, the curvature sources give the second directional
-        derivative on the way: every layer but the activations is linear and x is linear in ε,
-        so f'' = Σₗ ⟨∂f/∂aₗ, silu''(zₗ) zₗ'²⟩ over the activations aₗ, where ∂f/∂aₗ is the g
-        of this pass. It replaces a second-order tangent (a third pass through every layer).
-        Sources summed over several directions give the sum of their f'': over the input
-        basis, the Laplacian (:meth:`EnergyMLP.score_and_trace`)."""
-        g = self.out.weight.expand(kept[0][0].shape[0], -1)
+        f'' is the second directional derivative along the line of a :meth:`tangent` tape (None
+        for a :meth:`hidden` tape): every layer but the activations is linear and x is linear in
+        ε, so f'' = Σₗ ⟨∂f/∂aₗ, silu''(zₗ) zₗ'²⟩ over the activations aₗ, where ∂f/∂aₗ is the g
+        of this pass (aₗ is added to the residual stream). Curvature sources summed over several
+        directions give the sum of their f'': over the input basis, the Laplacian
+        (:meth:`EnergyMLP.score_and_trace`)."""
+        g = self.out.weight.expand(tape[0].z.shape[0], -1)
         second = None
-        for i in range(len(kept) - 1, -1, -1):       # kept[0]: the input layer; kept[i]: block i − 1
-            z, slope, q = kept[i]
-            if q is not None:   # ∂f/∂aᵢ is g itself: aᵢ is added to the residual stream
-                term = torch.linalg.vecdot(g, q)
+        layers = [self.inp, *self.blocks]
+        for i in range(len(tape) - 1, -1, -1):
+            act = tape[i]
+            if act.bend is not None:
+                term = torch.linalg.vecdot(g, act.bend)
                 second = term if second is None else second + term
-            weight = self.blocks[i - 1].weight if i else self.inp.weight
-            step = silu_vjp(g, z, slope) @ weight
+            step = silu_vjp(g, act.z, act.slope) @ layers[i].weight
             g = g + step if i else step
         return g, second
 
@@ -124,36 +154,34 @@ class _ConditionalMLP(nn.Module):
         self.embed = SigmaEmbedding(width) if noise_conditional else None
         self.trunk = _Trunk(dim, out_dim, width, depth, width if noise_conditional else None)
 
-    def _condition(self, x, sigma):
-        """``(c_in, emb, inverse, σ)`` for a batch; all None for an unconditional network.
+    def _prepare(self, x, sigma, v=None) -> "_Inputs":
+        """The trunk's inputs for a batch: u = c_in(σ)·x flattened (and u' = c_in·v along a
+        line), the conditioning, c_in and σ (None for an unconditional network, which ignores σ).
 
         The σ-embedding is computed once per distinct σ (a batch usually holds a few levels,
-        a sampler's batch just one) and gathered, which halves the cost of a sampling step."""
+        a sampler's batch just one) and gathered per sample."""
+        u = x.reshape(x.shape[0], -1)
+        u_dot = None if v is None else v.reshape(x.shape[0], -1)
         if not self.noise_conditional:
-            return None, None, None, None
+            return _Inputs(u, u_dot, None, None, None)
         sigma = as_sigma(sigma, x)
         levels, inverse = torch.unique(sigma, return_inverse=True)
         c_in = torch.rsqrt(self.sigma_data**2 + sigma**2).unsqueeze(-1)
-        return c_in, self.embed(levels), inverse, sigma
-
-    @staticmethod
-    def _line(x, c_in, v=None, order=0) -> list:
-        """The trunk's input coefficients along x + εv: ``[c_in·x, c_in·v, 0][:order + 1]``."""
-        line = [x.reshape(x.shape[0], -1)] + ([v.reshape(x.shape[0], -1)] if order >= 1 else [])
-        line = line if c_in is None else [t * c_in for t in line]
-        return line + [None] * (order == 2)
-
-    def _taylor(self, x, sigma, v=None, order=0, keep=None, project=None, whole_value=False):
-        """``([F, ∂ᵥF, ∂ᵥ²F][:order + 1], c_in, σ)`` along the line x + εv (c_in and σ are None
-        for an unconditional network); the rest goes to :meth:`_Trunk.taylor`."""
-        c_in, emb, inverse, sigma = self._condition(x, sigma)
-        line = self._line(x, c_in, v, order)
-        return self.trunk.taylor(line, emb, inverse, keep, project, whole_value), c_in, sigma
+        return _Inputs(u * c_in, None if v is None else u_dot * c_in, (self.embed(levels), inverse), c_in, sigma)
 
 
-def _scaled(out: torch.Tensor, sigma, shape) -> torch.Tensor:
-    out = out.reshape(shape)
-    return out if sigma is None else out / broadcast_like(sigma, out)
+@dataclass
+class _Inputs:
+    u: torch.Tensor
+    u_dot: torch.Tensor | None
+    cond: tuple | None
+    c_in: torch.Tensor | None
+    sigma: torch.Tensor | None
+
+    def scaled(self, out: torch.Tensor, shape) -> torch.Tensor:
+        """A network output in the model's units: F/σ (NCSNv2's output scaling), shaped ``shape``."""
+        out = out.reshape(shape)
+        return out if self.sigma is None else out / broadcast_like(self.sigma, out)
 
 
 class ScoreMLP(_ConditionalMLP):
@@ -164,40 +192,45 @@ class ScoreMLP(_ConditionalMLP):
         super().__init__(dim, dim, width, depth, noise_conditional, sigma_data)
 
     def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
-        (out,), _, sigma = self._taylor(x, sigma)
-        return _scaled(out, sigma, x.shape)
+        inp = self._prepare(x, sigma)
+        return inp.scaled(self.trunk(inp.u, inp.cond), x.shape)
 
     def jvp(self, x: torch.Tensor, sigma, v: torch.Tensor):
         """``(s(x, σ), ∇ₓs(x, σ)·v)``: the score and its Jacobian-vector product, in one
         forward pass that carries the tangent ``v`` (forward-mode differentiation)."""
-        coeffs, _, sigma = self._taylor(x, sigma, v, order=1)
-        return tuple(_scaled(c, sigma, x.shape) for c in coeffs)
+        inp = self._prepare(x, sigma, v)
+        h, h_dot = self.trunk.tangent(inp.u, inp.u_dot, inp.cond)
+        return inp.scaled(self.trunk.out(h), x.shape), inp.scaled(self.trunk.output_tangent(h_dot), x.shape)
 
     def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
         """``(vᵀs, vᵀ∇ₓs v)`` at ``(x, σ)``, each of shape (batch,): the Taylor coefficients of
         ε ↦ vᵀs(x + εv, σ), all that plain sliced score matching needs. Cheaper than
-        :meth:`jvp` when d is large: the output layer is projected on v before it is applied to
-        the tangent. ``with_score=True`` appends s itself (the value is then formed whole)."""
+        :meth:`jvp` when d is large: the output layer is projected on v (vᵀW_out) before it is
+        applied to the tangent, so ∇ₓs·v is never formed. ``with_score=True`` appends s itself."""
+        inp = self._prepare(x, sigma, v)
+        h, h_dot = self.trunk.tangent(inp.u, inp.u_dot, inp.cond)
         flat = v.reshape(x.shape[0], -1)
-        (value, vjv), _, sigma = self._taylor(x, sigma, v, order=1, project=flat, whole_value=with_score)
+        projected = flat @ self.trunk.out.weight            # vᵀW_out, (batch, width)
+        vjv = inp.scaled(torch.linalg.vecdot(h_dot, projected), x.shape[:1])
         if not with_score:
-            return _scaled(value, sigma, x.shape[:1]), _scaled(vjv, sigma, x.shape[:1])
-        s = _scaled(value, sigma, x.shape)
-        return sum_except_batch(v * s), _scaled(vjv, sigma, x.shape[:1]), s
+            vs = torch.linalg.vecdot(h, projected) + flat @ self.trunk.out.bias
+            return inp.scaled(vs, x.shape[:1]), vjv
+        s = inp.scaled(self.trunk.out(h), x.shape)
+        return sum_except_batch(v * s), vjv, s
 
     def score_and_trace(self, x: torch.Tensor, sigma=None, chunk: int = 4):
         """``(s(x, σ), tr ∇ₓs(x, σ))``, the trace exact (no estimator) in forward mode: the
         d basis vectors are carried through the network as tangents, ``chunk`` at a time,
         beside one ordinary forward pass (no backward pass; what exact score matching needs)."""
-        kept = []
-        (out,), c_in, sigma = self._taylor(x, sigma, keep=kept)
-        slopes = [silu_prime(z) for z, _, _ in kept]
+        inp, tape = self._prepare(x, sigma), []
+        out = self.trunk.out(self.trunk.hidden(inp.u, inp.cond, tape))
+        slopes = [silu_prime(act.z) for act in tape]
         weight = self.trunk.out.weight
         parts = [torch.einsum("kbw,kw->b", h_dot, weight[i0:i1])   # Σᵢ (∂F/∂uᵢ)ᵢ
                  for i0, i1, _, h_dot in self.trunk.basis_tangents(slopes, chunk)]
         trace = sum_parts(parts)
-        trace = trace if c_in is None else trace * c_in.squeeze(-1)
-        return _scaled(out, sigma, x.shape), _scaled(trace, sigma, x.shape[:1])
+        trace = trace if inp.c_in is None else trace * inp.c_in.squeeze(-1)
+        return inp.scaled(out, x.shape), inp.scaled(trace, x.shape[:1])
 
 
 class EnergyMLP(_ConditionalMLP):
@@ -212,31 +245,34 @@ class EnergyMLP(_ConditionalMLP):
         super().__init__(dim, 1, width, depth, noise_conditional, sigma_data)
 
     def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
-        (out,), _, sigma = self._taylor(x, sigma)
-        return _scaled(out, sigma, x.shape[:1])
+        inp = self._prepare(x, sigma)
+        return inp.scaled(self.trunk(inp.u, inp.cond), x.shape[:1])
 
     def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):
         """``(E, vᵀ∇ₓE, vᵀ∇ₓ²E v)`` at ``(x, σ)``, each of shape (batch,): the Taylor
         coefficients of ε ↦ E(x + εv, σ), no Hessian formed: forward mode to second order; with
         ``with_score=True``, forward mode to first order and the score −∇ₓE backpropagated from
         it, appended, with vᵀ∇ₓ²E v read off that backward pass (:meth:`_Trunk.input_gradient`)."""
+        inp, out = self._prepare(x, sigma, v), self.trunk
+        batch = x.shape[:1]
         if not with_score:
-            coeffs, _, sigma = self._taylor(x, sigma, v, order=2)
-            return tuple(_scaled(c, sigma, x.shape[:1]) for c in coeffs)
-        kept = []   # first order, and vᵀ∇²E v from the backward pass (Trunk.input_gradient)
-        coeffs, c_in, sigma = self._taylor(x, sigma, v, order=1, keep=kept)
-        grad, second = self.trunk.input_gradient(kept)
-        return (*(_scaled(c, sigma, x.shape[:1]) for c in coeffs + [second]),
-                self._negative_gradient(grad, c_in, sigma, x.shape))
+            h, h_dot, h_ddot = out.second_order(inp.u, inp.u_dot, inp.cond)
+            return (inp.scaled(out.out(h), batch), inp.scaled(out.output_tangent(h_dot), batch),
+                    inp.scaled(out.output_tangent(h_ddot), batch))
+        tape = []
+        h, h_dot = out.tangent(inp.u, inp.u_dot, inp.cond, tape)
+        grad, second = out.input_gradient(tape)
+        return (inp.scaled(out.out(h), batch), inp.scaled(out.output_tangent(h_dot), batch),
+                inp.scaled(second, batch), self._negative_gradient(grad, inp, x.shape))
 
     def score(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
         """The score −∇ₓE(x, σ), backpropagated by hand. With gradients on, its graph is first
         order, so training through it (denoising score matching on an energy) costs one
         ordinary backward pass; under ``torch.no_grad`` (sampling) it uses torch's fused SiLU
-        derivative and builds no graph at all (~0.85x of ``torch.autograd.grad``)."""
-        kept = []
-        _, c_in, sigma = self._taylor(x, sigma, keep=kept)
-        return self._negative_gradient(self.trunk.input_gradient(kept)[0], c_in, sigma, x.shape)
+        derivative and builds no graph at all."""
+        inp, tape = self._prepare(x, sigma), []
+        self.trunk.hidden(inp.u, inp.cond, tape)
+        return self._negative_gradient(self.trunk.input_gradient(tape)[0], inp, x.shape)
 
     def score_and_trace(self, x: torch.Tensor, sigma=None, chunk: int = 4):
         """``(s, tr ∇ₓs)`` for the score s = −∇ₓE: the trace is minus the Laplacian, exact, with
@@ -244,18 +280,18 @@ class EnergyMLP(_ConditionalMLP):
         activations are curved, so ΔE = Σₗ ⟨∂E/∂aₗ, silu''(zₗ) Σᵢ zₗ'(eᵢ)²⟩: first-order
         tangents (``chunk`` basis vectors at a time, :meth:`_Trunk.basis_tangents`) and the
         score's own backward pass (:meth:`_Trunk.input_gradient`)."""
-        kept = []
-        _, c_in, sigma = self._taylor(x, sigma, keep=kept)
-        derivatives = [silu_derivatives(z) for z, _, _ in kept]
-        squares = [0] * len(kept)
+        inp, tape = self._prepare(x, sigma), []
+        self.trunk.hidden(inp.u, inp.cond, tape)
+        derivatives = [silu_derivatives(act.z) for act in tape]
+        squares = [0] * len(tape)
         for _, _, tangents, _ in self.trunk.basis_tangents([d1 for d1, _ in derivatives], chunk):
             squares = [acc + (t * t).sum(0) for acc, t in zip(squares, tangents)]
-        kept = [(z, d1, d2 * sq) for (z, _, _), (d1, d2), sq in zip(kept, derivatives, squares)]
-        grad, laplacian = self.trunk.input_gradient(kept)
-        laplacian = laplacian if c_in is None else laplacian * c_in.squeeze(-1) ** 2
-        return self._negative_gradient(grad, c_in, sigma, x.shape), -_scaled(laplacian, sigma, x.shape[:1])
+        tape = [Activation(act.z, d1, d2 * sq) for act, (d1, d2), sq in zip(tape, derivatives, squares)]
+        grad, laplacian = self.trunk.input_gradient(tape)
+        laplacian = laplacian if inp.c_in is None else laplacian * inp.c_in.squeeze(-1) ** 2
+        return self._negative_gradient(grad, inp, x.shape), -inp.scaled(laplacian, x.shape[:1])
 
     @staticmethod
-    def _negative_gradient(grad, c_in, sigma, shape):
+    def _negative_gradient(grad, inp: _Inputs, shape):
         """−∇ₓE from the trunk's input gradient (chain rule through c_in·x and the 1/σ scale)."""
-        return -_scaled(grad if c_in is None else grad * c_in, sigma, shape)
+        return -inp.scaled(grad if inp.c_in is None else grad * inp.c_in, shape)

@@ -2,11 +2,12 @@ r"""SiLU's derivatives, for differentiating the MLPs by hand with plain tensor o
 
 Sliced score matching needs :math:`v^\top \nabla_x (v^\top s)` and an energy's denoising loss
 needs :math:`\nabla_x E` inside a graph that is differentiated again. Autograd gets both by
-differentiating its own backward pass (a second-order graph, ~2.5x a denoising step). Written
+differentiating its own backward pass (a second-order graph). Written
 out as plain operations, they are first-order graphs that one ordinary backward pass handles:
 
 - forward mode (Taylor coefficients along a line ``x + εv``): a layer ``a = silu(z)`` maps
-  ``(z, z', z'')`` to ``(silu(z), silu'(z) z', silu'(z) z'' + silu''(z) z'^2)``;
+  ``(z, z', z'')`` to ``(silu(z), silu'(z) z', silu'(z) z'' + silu''(z) z'^2)``
+  (:func:`silu_curved` gives all but the ``silu'(z) z''`` term);
 - reverse mode (the input gradient): ``∂a/∂z = silu'(z)``; where no graph is needed (sampling,
   under ``torch.no_grad``) torch's fused ``silu_backward`` kernel computes g ⊙ silu'(z) in one go;
 - both at once: along a line, only the activations are curved, so a scalar network's second
@@ -23,11 +24,9 @@ import torch.nn.functional as F
 
 
 def _slope(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """silu'(z) = ς + a − aς, from ς = sigmoid(z) and a = silu(z), in three plain operations
-    between tensors: ``1 − ς`` would wrap the 1 in a tensor and copy it (rsub: 4 more operations
-    per layer, a sliced SM step 1-5% slower), and ``addcmul``'s backward pass takes 11 more
-    (the ``value`` scalar's products and copies), which every pass through a score's graph
-    pays (exact SM's loop: d)."""
+    """silu'(z) = ς + a − aς, from ς = sigmoid(z) and a = silu(z), in three operations between
+    tensors (``1 − ς`` would wrap the 1 in a tensor first, and ``addcmul``'s backward pass
+    costs more operations than the plain products: every pass through a score's graph pays)."""
     return s + a - a * s
 
 
@@ -58,17 +57,22 @@ def silu_vjp(g: torch.Tensor, z: torch.Tensor, slope: torch.Tensor | None = None
     return torch.ops.aten.silu_backward(g, z)
 
 
-def silu_taylor(z: list) -> tuple[list, torch.Tensor | None]:
-    """Taylor coefficients of silu along a line: ``[z, z', z'']`` (any prefix; z'' may be None
-    for zero) -> the same for silu(z), and silu'(z) where it was computed on the way (order
-    >= 1; else None). Written in few passes over memory: they cost as much as the products."""
-    if len(z) == 1:
-        return [F.silu(z[0])], None
-    s = torch.sigmoid(z[0])
-    a = F.silu(z[0])   # fused, and its backward is one fused kernel too
-    d1 = _slope(s, a)
-    out = [a, d1 * z[1]]
-    if len(z) == 3:
-        curve = _curvature(s, a, z[0]) * z[1] * z[1]
-        out.append(curve if z[2] is None else curve + d1 * z[2])
-    return out, d1
+def _first_order(z, z_dot):
+    s = torch.sigmoid(z)
+    a = F.silu(z)   # fused, and its backward is one fused kernel too
+    slope = _slope(s, a)
+    return s, a, slope, slope * z_dot
+
+
+def silu_tangent(z: torch.Tensor, z_dot: torch.Tensor):
+    """First order along a line: ``(a, a', slope)``, a = silu(z), a' = silu'(z)·z', slope = silu'(z)."""
+    _, a, slope, a_dot = _first_order(z, z_dot)
+    return a, a_dot, slope
+
+
+def silu_curved(z: torch.Tensor, z_dot: torch.Tensor):
+    """``(a, a', slope, bend)``: :func:`silu_tangent` and bend = silu''(z)·z'², the second-order
+    coefficient of a along the line where z'' = 0 (a layer's curvature source; add
+    slope·z'' where z'' is not zero)."""
+    s, a, slope, a_dot = _first_order(z, z_dot)
+    return a, a_dot, slope, _curvature(s, a, z) * z_dot * z_dot
