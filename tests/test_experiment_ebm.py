@@ -16,7 +16,7 @@ from scorelab.training.config import DEFAULTS
 
 
 def test_registered():
-    assert EXPERIMENTS["ebm-training"] is ebm
+    assert EXPERIMENTS["ebm-training"].module is ebm
 
 
 def test_cd_defaults_agree_between_config_and_objective():

@@ -8,7 +8,8 @@ from scorelab.samplers import ncsnv2_num_levels
 
 
 def test_every_experiment_states_its_claim():
-    for name, module in EXPERIMENTS.items():
+    for name, e in EXPERIMENTS.items():
+        module = e.module
         assert isinstance(module.DESCRIPTION, str) and module.DESCRIPTION, name
         assert isinstance(module.CLAIM, str) and module.CLAIM, name
         assert callable(module.run), name

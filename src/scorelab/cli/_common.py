@@ -45,16 +45,10 @@ def load_model(run: str, device: str = "auto"):
 OUTPUTS = (".npy", ".csv", ".png")
 
 
-def check_output(path: Path, force: bool) -> Path:
-    """Refuse an unknown extension or an existing file (unless --force), before any work."""
-    path = Path(path)
-    if path.suffix.lower() not in OUTPUTS:
-        raise ValueError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use one of {', '.join(OUTPUTS)}")
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: exists; use --force to overwrite")
-    if path.exists() and path.is_dir():
-        raise IsADirectoryError(f"{path}: is a directory")
-    return path
+def check_output(path, force: bool) -> Path:
+    """Refuse a bad output file before any work (:func:`scorelab.data.save.check_destination`)."""
+    from ..data.save import check_destination
+    return check_destination(path, force, OUTPUTS)
 
 
 def write_samples(path: Path, x, force: bool, preview=None) -> Path:

@@ -24,5 +24,7 @@ def run(args) -> int:
         raise ValueError("give an experiment NAME, --all or --list")
     for name in names:
         metrics = run_experiment(name, args.out, quick=args.quick, seed=args.seed)
+        for line in EXPERIMENTS[name].summary(metrics):
+            print(f"  {line}")
         print(f"{name}: wrote {args.out}/{name}/ in {metrics['run']['seconds']:.0f} s")
     return 0

@@ -9,18 +9,29 @@ from .dataset import DataError, one_line, to_numpy
 SAVE_TYPES = (".npy", ".csv")
 
 
+def check_destination(path, overwrite: bool = False, suffixes=SAVE_TYPES) -> Path:
+    """``path`` if samples may be written there: one of ``suffixes``, not a directory, and not
+    an existing file unless ``overwrite``; else :class:`DataError`. Called before any work
+    (the CLI checks before it samples) and by :func:`save_array` itself."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in suffixes:
+        raise DataError(f"{path}: unsupported output type {suffix or '(none)'!r}; "
+                        f"supported: {', '.join(suffixes)}")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise DataError(f"{path} exists; use --force to overwrite")
+    return path
+
+
 def save_array(path, x, *, overwrite: bool = False) -> Path:
     """Write ``x`` (array or tensor) to ``path``: .npy, or .csv (comma, no header, %.8g; 1-D or
     2-D only). Refuses an existing file unless ``overwrite``; creates parent folders; writes
     atomically (:func:`scorelab.core.atomic_write`), so a reader never sees half a file and a
     failed write leaves the old file as it was."""
-    path = Path(path)
+    path = check_destination(path, overwrite)
     suffix = path.suffix.lower()
-    if suffix not in SAVE_TYPES:
-        raise DataError(f"{path}: unsupported output type {suffix or '(none)'!r}; "
-                        f"supported: {', '.join(SAVE_TYPES)}")
-    if path.exists() and not overwrite:
-        raise DataError(f"{path} exists; use --force to overwrite")
     a = to_numpy(x)
     if suffix == ".csv" and a.ndim > 2:
         raise DataError(f"{path}: .csv holds 1-D or 2-D arrays, got shape {a.shape}; use .npy")

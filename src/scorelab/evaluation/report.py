@@ -18,6 +18,7 @@ from .likelihood import bits_per_dim, ode_log_likelihood
 from .metrics import energy_distance
 
 GRID_MARGIN = 1.5  # the grid's box for log Z: the normalised points' range ± this many data scales
+DENSITY_MARGIN = 3.0  # the same for the normaliser of score_samples (over the training data's range)
 EXACT_TRACE_DIM = 16  # log-likelihoods take the exact divergence up to this dimension, Hutchinson's above
 BPD_IMAGES = 64  # images in the bits/dim subset of ``evaluate``
 MAX_LEVELS = 1024
@@ -78,13 +79,13 @@ def _energy(model):
     return lambda y: model.network_(y, sigma_n)
 
 
-def log_partition(model, xn: torch.Tensor, seed: int = 0) -> tuple[float, str]:
+def log_partition(model, xn: torch.Tensor, seed: int = 0, margin: float = GRID_MARGIN) -> tuple[float, str]:
     """``(log Z_n, method)`` of an energy model in normalised units: a grid over the points
-    ``xn``'s box in 2-D (exact to the grid's resolution), annealed importance sampling (an
-    estimate, seeded by ``seed``) in any other dimension."""
+    ``xn``'s box widened by ``margin`` in 2-D (exact to the grid's resolution), annealed
+    importance sampling (an estimate, seeded by ``seed``) in any other dimension."""
     energy, d = _energy(model), xn[0].numel()
     if d == 2:
-        return partition.grid_log_partition(energy, grid_box(xn), device=xn.device), "grid"
+        return partition.grid_log_partition(energy, grid_box(xn, margin), device=xn.device), "grid"
     g = torch.Generator(device=xn.device).manual_seed(seed)
     return partition.ais_log_partition(energy, d, generator=g, device=xn.device), "ais"
 
@@ -108,8 +109,9 @@ def log_likelihood(model, x: torch.Tensor, *, sigma=None, exact_trace: bool | No
       (:func:`~scorelab.evaluation.ode_log_likelihood`), with the exact divergence up to
       ``EXACT_TRACE_DIM`` dimensions (``exact_trace`` None) and Hutchinson's unbiased estimate
       with ``n_probes`` probes above it, seeded by ``seed``.
-    - An energy model: −E(x) − log Z, with log Z (``log_z``, or by default from the training
-      data's box through :func:`log_partition`: a grid in 2-D, an AIS estimate otherwise).
+    - An energy model: −E(x) − log Z, with log Z (``log_z``, or by default over the training
+      data's box widened by ``DENSITY_MARGIN`` through :func:`log_partition`: a grid in 2-D, an
+      AIS estimate otherwise).
 
     The change of variables to data units subtracts ``normalizer_.log_abs_det``. Anything else
     (a score network without noise levels) has no density to give: ``ValueError``.
@@ -119,7 +121,8 @@ def log_likelihood(model, x: torch.Tensor, *, sigma=None, exact_trace: bool | No
     d = xn[0].numel()
     if model.model == "energy":
         if log_z is None:
-            log_z, method = log_partition(model, model.normalizer_.forward(model.preview_.to(device)), seed)
+            log_z, method = log_partition(model, model.normalizer_.forward(model.preview_.to(device)), seed,
+                                          DENSITY_MARGIN)
         else:
             method = "given"
         with torch.no_grad():

@@ -1,44 +1,66 @@
 """Experiments: each makes one claim of the lecture on score-based models runnable.
 
-An experiment is a module with a one-line ``DESCRIPTION``, the ``CLAIM`` it shows, and
-``run(out_dir: Path, quick: bool, seed: int) -> dict`` that writes its figures into
-``out_dir`` and returns its metrics (plain JSON-able values). :func:`run_experiment`
-creates the folder, runs it and writes ``metrics.json`` next to the figures.
+An experiment is a module with a one-line ``DESCRIPTION``, the ``CLAIM`` it shows,
+``run(out_dir: Path, quick: bool, seed: int, **options) -> dict`` that writes its figures into
+``out_dir`` and returns its metrics (plain JSON-able values), and optionally
+``summary(metrics) -> list[str]``, the lines ``scorelab experiment`` prints. ``EXPERIMENTS``
+registers each under its name, with the options of that entry (the five-seed check of
+contrastive divergence is ``ebm-training`` with ``cd_seeds=5``); :func:`run_experiment`
+creates the folder, runs it and writes ``metrics.json`` next to the figures. A new experiment
+is a module here and one line in ``EXPERIMENTS``.
 """
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
-from . import ebm_training, noise_levels, score_field, sliced_vs_exact
-from . import dsm_sigma, low_density, manifold, mixture_weights
+from . import digits, dsm_sigma, ebm_training, low_density, manifold, mixture_weights, noise_levels
+from . import score_field, sliced_vs_exact
 from ._common import record_run
 
+
+@dataclass(frozen=True)
+class Experiment:
+    module: ModuleType
+    options: dict = field(default_factory=dict)
+    description: str | None = None  # default: the module's DESCRIPTION
+
+    def summary(self, metrics: dict) -> list[str]:
+        return getattr(self.module, "summary", lambda m: [])(metrics)
+
+
 EXPERIMENTS = {
-    "score-field": score_field,
-    "sliced-vs-exact": sliced_vs_exact,
-    "noise-levels": noise_levels,
-    "ebm-training": ebm_training,
-    "dsm-sigma": dsm_sigma,
-    "manifold": manifold,
-    "low-density": low_density,
-    "mixture-weights": mixture_weights,
+    "score-field": Experiment(score_field),
+    "sliced-vs-exact": Experiment(sliced_vs_exact),
+    "noise-levels": Experiment(noise_levels),
+    "ebm-training": Experiment(ebm_training),
+    "ebm-training-5-seeds": Experiment(ebm_training, {"cd_seeds": ebm_training.SWEEP_SEEDS},
+                                       "ebm-training with the contrastive-divergence claim checked "
+                                       "over five seeds (every method fitted on every seed)."),
+    "dsm-sigma": Experiment(dsm_sigma),
+    "manifold": Experiment(manifold),
+    "low-density": Experiment(low_density),
+    "mixture-weights": Experiment(mixture_weights),
+    "digits": Experiment(digits),
 }
 
 
 def list_experiments() -> list[dict]:
     """``[{"name", "description", "claim"}, ...]`` for every experiment (for ``--list``)."""
-    return [{"name": name, "description": module.DESCRIPTION, "claim": module.CLAIM}
-            for name, module in EXPERIMENTS.items()]
+    return [{"name": name, "description": e.description or e.module.DESCRIPTION, "claim": e.module.CLAIM}
+            for name, e in EXPERIMENTS.items()]
 
 
 def run_experiment(name: str, out_root="runs/experiments", quick: bool = False, seed: int = 0) -> dict:
     """Run the experiment ``name`` into ``out_root/name/`` and return its metrics.
 
-    The metrics, with a ``"run"`` entry added (name, quick, seed, wall-clock seconds, torch
-    threads), are written to ``out_root/name/metrics.json`` (pretty, sorted keys).
+    The metrics, with a ``"run"`` entry added (name, quick, seed, options, wall-clock seconds,
+    torch threads), are written to ``out_root/name/metrics.json`` (pretty, sorted keys).
     ``quick=True`` runs a reduced version (seconds, for tests and smoke runs).
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; valid names: {', '.join(EXPERIMENTS)}")
-    return record_run(name, EXPERIMENTS[name].run, Path(out_root) / name, quick, seed)
+    e = EXPERIMENTS[name]
+    return record_run(name, e.module.run, Path(out_root) / name, quick, seed, **e.options)
 
 
-__all__ = ["EXPERIMENTS", "list_experiments", "run_experiment"]
+__all__ = ["EXPERIMENTS", "Experiment", "list_experiments", "run_experiment"]

@@ -27,14 +27,11 @@ Also the bits/dim of held-out digits under the model's p_{σ_min}
 (:func:`scorelab.evaluation.image_bits_per_dim`: probability-flow ODE, Hutchinson's trace,
 uniform dequantisation in cells of width 1/16).
 
-Run it with ``python -m scorelab.experiments.digits [--quick] [--out DIR] [--seed S]``; it
-writes ``fd_vs_nfe.png``, ``samples_SAMPLER.png`` for every sampler, ``metrics.json`` and the
+Run it with ``scorelab experiment digits [--quick] [--out DIR] [--seed S]``; it writes ``fd_vs_nfe.png``, ``samples_SAMPLER.png`` for every sampler, ``metrics.json`` and the
 trained model (``model/``, a run directory for ``scorelab sample`` / ``scorelab eval``).
 """
-import argparse
 import math
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -44,7 +41,7 @@ from ..data import digits_split
 from ..estimator import ScoreModel
 from ..evaluation.report import image_bits_per_dim
 from ..evaluation.images import digit_report
-from ._common import new_figure, record_run, save_figure
+from ._common import new_figure, save_figure
 
 DESCRIPTION = ("A noise-conditional U-Net trained on the 8×8 digits in minutes on a CPU, sampled "
                "by every sampler at several NFE and scored by a Fréchet distance.")
@@ -294,26 +291,16 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0, log=print) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scorelab.experiments.digits", description=DESCRIPTION)
-    parser.add_argument("--quick", action="store_true", help="a smoke run in seconds (tiny model, few samples)")
-    parser.add_argument("--out", default="runs/experiments/digits", help="output folder (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    args = parser.parse_args(argv)
-    metrics = record_run("digits", run, args.out, args.quick, args.seed)
+def summary(metrics: dict) -> list[str]:
+    """The two targets, on the sweep's run and over the sampling seeds."""
     t = metrics["targets"]
-    print(f"annealed {t['annealed']['nfe']} NFE: FD {t['annealed']['fd']:.2f} = "
-          f"{t['annealed']['fd_ratio']:.2f}x floor, {t['annealed']['digits_present']} digits "
-          f"-> {'met' if t['annealed']['met'] else 'NOT met'}")
+    lines = [f"annealed {t['annealed']['nfe']} NFE: FD {t['annealed']['fd']:.2f} = "
+             f"{t['annealed']['fd_ratio']:.2f}x floor, {t['annealed']['digits_present']} digits "
+             f"-> {'met' if t['annealed']['met'] else 'NOT met'}"]
     if "heun" in t:
-        print(f"heun {t['heun']['nfe']} NFE: FD {t['heun']['fd']:.2f} = {t['heun']['fd_over_annealed']:.2f}x "
-              f"annealed -> {'met' if t['heun']['met'] else 'NOT met'}")
+        lines.append(f"heun {t['heun']['nfe']} NFE: FD {t['heun']['fd']:.2f} = {t['heun']['fd_over_annealed']:.2f}x "
+                     f"annealed -> {'met' if t['heun']['met'] else 'NOT met'}")
     for sampler, r in metrics["targets_replicated"].items():
-        print(f"{sampler} {r['nfe']} NFE over {len(r['fds'])} sampling seeds: FD {r['mean']:.2f} ± {r['sd']:.2f} "
-              f"-> {'met' if r.get('met') else 'NOT met'}")
-    print(f"wrote {args.out}/metrics.json, fd_vs_nfe.png, samples_*.png ({metrics['run']['seconds']:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lines.append(f"{sampler} {r['nfe']} NFE over {len(r['fds'])} sampling seeds: FD {r['mean']:.2f} ± "
+                     f"{r['sd']:.2f} -> {'met' if r.get('met') else 'NOT met'}")
+    return lines

@@ -38,14 +38,9 @@ The claim (the issue's bar): CD with the library's defaults converges on all thr
 5 seeds: no divergence, and NLL within ``NLL_TOLERANCE`` = 0.1 nats of the best score-matching
 result on the same toy, the best method's median over the same seeds (:func:`cd_seed_sweep`
 fits every method on every seed: a single score-matching fit varies by nats from seed to seed).
-``run`` checks the run's own seed only (``FULL["cd_seeds"]`` = 1: about 1.5 minutes on an idle
-core, within the three-minute budget of an experiment); the 5-seed check adds 48 fits (about
-8 minutes in all) and runs apart, as
-
-    python -c "from scorelab.experiments import ebm_training; ebm_training.main()"
-
-(``run`` with ``cd_seeds=5``, into ``runs/experiments/ebm-training-5-seeds/``); the slow test
-suite runs its rings part (seeds 1 to 4).
+``run`` checks the run's own seed only (``FULL["cd_seeds"]`` = 1); the 5-seed check adds 48 fits
+and is its own entry, ``scorelab experiment ebm-training-5-seeds`` (``run`` with
+``cd_seeds=5``); the slow test suite runs its rings part (seeds 1 to 4).
 
 The defaults (chosen with this experiment): ``cd_steps`` 20, ``cd_step_size`` 0.005,
 ``cd_alpha`` 0.1, ``cd_buffer`` 1000, ``cd_reinit`` 0.05. A smaller buffer than the former
@@ -334,24 +329,9 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0, cd_seeds: int | None 
     }
 
 
-def main(argv=None) -> dict:
-    """The full run with the 5-seed CD check (``--cd-seeds``), written to ``--out``; prints the check.
-
-    (Not run as ``python -m``: the experiments package imports this module first.)"""
-    import argparse
-
-    from ._common import record_run
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/experiments/ebm-training-5-seeds")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cd-seeds", type=int, default=SWEEP_SEEDS)
-    args = parser.parse_args(argv)
-    metrics = record_run("ebm-training", run, args.out, False, args.seed, cd_seeds=args.cd_seeds)
-    for toy, check in metrics["cd_seed_check"].items():
-        print(f"{toy}: CD NLL {check['nll_mean']:.3f} ± {check['nll_sd']:.3f} over {len(check['runs'])} seeds, "
-              f"best score matching (median over the seeds) {check['reference_nll']:.3f} "
-              f"({check['reference_method']}), "
-              f"max excess {check['max_excess_over_reference']:+.3f}, diverged {check['diverged']}, "
-              f"passed {check['passed']} (wide box: {check['passed_wide_box']})")
-    return metrics
+def summary(metrics: dict) -> list[str]:
+    """The contrastive-divergence check, one line per toy."""
+    return [f"{toy}: CD NLL {c['nll_mean']:.3f} ± {c['nll_sd']:.3f} over {len(c['runs'])} seeds, best score "
+            f"matching (median over the seeds) {c['reference_nll']:.3f} ({c['reference_method']}), max excess "
+            f"{c['max_excess_over_reference']:+.3f}, diverged {c['diverged']}, passed {c['passed']} "
+            f"(wide box: {c['passed_wide_box']})" for toy, c in metrics["cd_seed_check"].items()]
