@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Small ops on 2 cores: one busy-waiting OpenMP pool per process is slow, so stay passive.
+# Small ops on 2 cores: busy-waiting OpenMP workers next to another busy process are slow.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup test demo bench experiments clean
+.PHONY: setup test demo bench experiments docs clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: setup
 
 experiments: setup
 	$(PY) -m scorelab experiment --all
+
+docs: setup
+	$(PY) -m scorelab demo --out runs/docs/demo --quiet
+	$(PY) -m scorelab experiment --all --out runs/docs/experiments
+	$(PY) docs/figures.py runs/docs
 
 bench: setup
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"

@@ -461,6 +461,10 @@ def main(argv=None) -> int:
         for v in verdicts:
             status = "n/a" if v["met"] is None else ("met" if v["met"] else "MISSED")
             log(f"{part}: {v['target']}: {status}" + (f" ({len(v['misses'])} misses)" if v["misses"] else ""))
+    if out == HERE / "results" and not args.dims:  # the full CPU run: its summary into README.md
+        import summary
+        summary.update_readme(out)
+        log("benchmarks/README.md: summary rewritten")
     log(f"done; results in {out}")
     return 0
 

@@ -62,15 +62,15 @@ TARGET_HEUN_SLACK = 0.10  # Heun: FD <= 1.1 x annealed's
 # defaults (NCSNv2's rules: the largest pairwise distance, 20 levels).
 # 8000 steps of 64 (400 epochs of the 1294 training images): the held-out loss is lowest near
 # step 3000 and creeps up after (the network starts to fit the training images), but the FD of
-# every sampler still improves and annealed Langevin's FD becomes much less seed-dependent
-# (4000 steps: 20.2 / 26.7 / 33.9 for three sampling seeds; 8000: 17.2 / 21.5 / 19.0). The
-# nearest-training-image distance of the samples is reported to watch for copying.
+# every sampler still improves and annealed Langevin's FD depends much less on the sampling
+# seed than at 4000 steps. The nearest-training-image distance of the samples is reported to
+# watch for copying.
 TRAIN = {"steps": 8000, "batch_size": 64, "lr": 2e-3, "ema": 0.995, "sigma_min": 0.018,
          "eval_every": 500, "checkpoint_every": 8000}
 # Annealed Langevin's step size: ε = (LANGEVIN_TIME/T)·σ_L² for T steps per level, i.e. the same
 # Langevin time T·αᵢ/σᵢ² = 2.5 at every level whatever T (αᵢ = ε σᵢ²/σ_L²; one step relaxes
 # the noise directions by about αᵢ/(2σᵢ²)). T = 50: ε = 0.05·σ_L²; the library's default
-# ε = 0.35·σ_L² (ANNEALED_EPS; 0.5 when this was measured) puts 1s in excess at 1000 NFE
+# ε = 0.35·σ_L² (ANNEALED_EPS) is tuned for low-dimensional data and puts 1s in excess here
 # (see docs/images.md).
 LANGEVIN_TIME = 2.5
 # Steps (per level for annealed; ODE steps; predictor-corrector levels) and, for ``ode``, the

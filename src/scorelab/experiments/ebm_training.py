@@ -42,15 +42,15 @@ fits every method on every seed: a single score-matching fit varies by nats from
 and is its own entry, ``scorelab experiment ebm-training-5-seeds`` (``run`` with
 ``cd_seeds=5``); the slow test suite runs its rings part (seeds 1 to 4).
 
-The defaults (chosen with this experiment): ``cd_steps`` 20, ``cd_step_size`` 0.005,
-``cd_alpha`` 0.1, ``cd_buffer`` 1000, ``cd_reinit`` 0.05. A smaller buffer than the former
-10 000 matters most: with a batch of 256, each chain is then advanced every ~4 updates and lives
-~80 of them (5 % re-initialised per draw), instead of every ~39 updates for the whole run, so
-chains stuck in one ring no longer push that ring's energy up for the rest of training (the
-rings' weights were off by up to a factor of 25). A step of 0.005 (normalised units) instead of
-0.01 keeps unadjusted Langevin stable on the rings, whose radial std is 0.065: a step ε
-inflates a Gaussian well's variance s² by 1/(1 − ε/4s²). α = 0.1 stays: α = 0.05 or 0.03
-lets a ring's energy drift away (NLL − H of 1 to 3 nats on the rings).
+Why the defaults (``cd_steps`` 20, ``cd_step_size`` 0.005, ``cd_alpha`` 0.1, ``cd_buffer``
+1000, ``cd_reinit`` 0.05) are what this experiment needs: with a batch of 256, a buffer of 1000
+chains advances each chain every ~4 updates, and a chain lives ~80 of them (5 % re-initialised
+per draw); with a buffer ten times larger a chain moves every ~39 updates and lives the whole
+run, so chains stuck in one ring keep pushing that ring's energy up (the rings' weights then
+come out wrong by up to a factor of 25). A step of 0.005 (normalised units) keeps unadjusted
+Langevin stable on the rings, whose radial std is 0.065: a step ε inflates a Gaussian well's
+variance s² by 1/(1 − ε/4s²), and 0.01 is already too much. α = 0.05 or 0.03 lets a ring's
+energy drift away (NLL − H of 1 to 3 nats on the rings).
 
 What the grid hides: with α > 0 the CD fixed point pins the energy at 1/(2α) = 5 wherever
 negatives go and data do not, and beyond the replay buffer's box nothing constrains it at all.

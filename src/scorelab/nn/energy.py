@@ -14,12 +14,12 @@ class EnergyScore:
     parameters and to ``x`` (``create_graph=True``), so every objective, including those that
     need ∇ₓ s, accepts it. Under ``torch.no_grad()`` (sampling) it still computes −∇ₓE but keeps
     no graph. Inside ``torch.func`` transforms it switches to ``torch.func.grad``, which composes
-    with them; outside, plain ``torch.autograd.grad`` is 1.8-2.5x faster for a Langevin step.
+    with them; outside, plain ``torch.autograd.grad`` does the same with less overhead per call.
 
     An energy that backpropagates itself, with a method ``score(x, σ)`` returning −∇ₓE
     (:meth:`EnergyMLP.score <scorelab.nn.EnergyMLP.score>`), is asked instead: its graph is
-    first order, so training through the score costs one ordinary backward pass instead of a
-    double backward (a denoising step ~0.9x), and sampling skips autograd (~0.85x).
+    first order, so training through the score costs one ordinary backward pass, not a
+    double backward, and sampling needs no autograd at all.
     """
 
     def __init__(self, energy):

@@ -3,8 +3,8 @@
 The shape of DDPM's / NCSN++'s U-Net (Ho et al. 2020; Song et al. 2021), cut down to run on a
 CPU: residual blocks (GroupNorm → SiLU → 3×3 conv, the noise embedding added in between),
 strided-conv downsampling, nearest-neighbour upsampling, and an additive skip connection
-from the encoder to the decoder at every resolution; no attention (on a CPU budget: a
-batch of 128 8×8 images, forward and backward, in ~0.1 s on one core at the defaults). Preconditioning as in :mod:`.mlp`:
+from the encoder to the decoder at every resolution; no attention (a CPU budget).
+Preconditioning as in :mod:`.mlp`:
 
     s(x, σ) = F(c_in(σ)·x, emb(σ)) / σ,      c_in(σ) = 1/sqrt(σ_data² + σ²).
 

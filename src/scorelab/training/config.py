@@ -73,7 +73,7 @@ OPTIONS = {
     "eval_every": Option("training", 500, "int", "steps between held-out evaluations", minimum=1),
     "checkpoint_every": Option("training", 1000, "int", "steps between checkpoints", minimum=1),
     "micro_batches": Option("training", 1, "int", "chunks of each batch, each with its own noise stream; torchrun processes split them, so results do not depend on the process count", minimum=1),
-    "threads": Option("training", "auto", "int", "CPU threads while training ('auto': 1 for an MLP, whose small matrix products run ~2x faster on one thread; torch's setting for the U-Net)", minimum=1, auto=True),
+    "threads": Option("training", "auto", "int", "CPU threads while training ('auto': 1 for an MLP, whose small matrix products do not gain from more threads; torch's setting for the U-Net)", minimum=1, auto=True),
     "seed": Option("training", 0, "int", "random seed (data split, initialisation, batches, noise)", minimum=0),
     "device": Option("training", "auto", "str", "auto (CUDA when present), cpu, cuda", ("auto", "cpu", "cuda")),
     "image_size": Option("training", "auto", "int", "resize images to this size ('auto': keep; they must then share one size)", minimum=2, auto=True),

@@ -46,7 +46,7 @@ def network_width(cfg, arch: str) -> int:
 
 def training_threads(cfg, arch: str, current: int) -> int:
     """``training.threads`` with ``"auto"`` resolved: one for the MLP (its small matrix products
-    run ~2x faster on one thread), ``current`` (torch's setting) for the U-Net."""
+    are too small to share between threads), ``current`` (torch's setting) for the U-Net."""
     if cfg.threads != "auto":
         return cfg.threads
     return 1 if arch == "mlp" else current

@@ -1,0 +1,30 @@
+"""Copy the figures of a ``make docs`` run into ``docs/images/`` under the names the pages use.
+
+    python docs/figures.py runs/docs        # after: scorelab demo --out runs/docs/demo
+                                            #        scorelab experiment --all --out runs/docs/experiments
+
+The demo's figures become ``demo_NAME.png``, the digits experiment's ``digits_NAME.png``, and
+every other experiment's keep their names (``ebm-training-5-seeds`` repeats ``ebm-training``'s
+figure and is skipped).
+"""
+import shutil
+import sys
+from pathlib import Path
+
+IMAGES = Path(__file__).resolve().parent / "images"
+PREFIX = {"digits": "digits_"}
+SKIP = {"ebm-training-5-seeds"}
+
+
+def copy_figures(root: Path) -> list[Path]:
+    copied = [shutil.copy(p, IMAGES / f"demo_{p.name}") for p in sorted((root / "demo").glob("*.png"))]
+    for folder in sorted((root / "experiments").iterdir()):
+        if folder.is_dir() and folder.name not in SKIP:
+            copied += [shutil.copy(p, IMAGES / f"{PREFIX.get(folder.name, '')}{p.name}")
+                       for p in sorted(folder.glob("*.png"))]
+    return [Path(p) for p in copied]
+
+
+if __name__ == "__main__":
+    for path in copy_figures(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/docs")):
+        print(path)
