@@ -13,10 +13,14 @@ from .dataset import DataError, Dataset, from_array, one_line
 from .digits import digits, digits_split
 from .files import load_numpy, load_table, parse_number
 from .images import IMAGE_TYPES, load_image_folder, resized
+from .mnist import mnist, mnist_split
 
 FILE_TYPES = (".npy", ".npz", ".csv", ".tsv")
-NAMED = {"digits": digits, "digits:train": lambda: digits_split()[0],
-         "digits:test": lambda: digits_split()[1]}  # the data sets that packages ship
+NAMED = {  # the data sets that packages ship
+    "digits": digits, "digits:train": lambda: digits_split()[0], "digits:test": lambda: digits_split()[1],
+    "mnist": lambda: mnist_split()[0], "mnist:train": lambda: mnist_split()[0],
+    "mnist:test": lambda: mnist_split()[1], "mnist:all": mnist,
+}
 
 
 def load_data(source, *, image_size: int | tuple | None = None, n_toy: int = 5000,

@@ -21,7 +21,8 @@ from .partition import ais_log_partition, grid_log_partition, negative_log_likel
 
 _LATE = {"evaluate": "report", "image_bits_per_dim": "report", "energy_nll": "report",
          "log_likelihood": "report", "sample_quality": "report", "denoising_loss_per_sigma": "report",
-         "quantisation_levels": "report", "digit_report": "images"}
+         "quantisation_levels": "report", "digit_report": "images",
+         "mnist_report": "images", "image_report": "images"}
 
 
 def __getattr__(name):
