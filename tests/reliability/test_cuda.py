@@ -1,6 +1,6 @@
 """The CUDA path: the same numbers as on the CPU, and the closed forms, on a GPU.
 
-Skipped where CUDA is absent (CI); run on a GPU machine with ``pytest tests/test_cuda.py``.
+Skipped where CUDA is absent (CI); run on a GPU machine with ``pytest tests/reliability/test_cuda.py``.
 Networks are built on the CPU and copied, so CPU and GPU compute the same function; float32
 on both (cuDNN may run the U-Net's convolutions in TF32, hence its looser tolerance).
 """
