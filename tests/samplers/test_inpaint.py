@@ -1,11 +1,11 @@
-"""Inpainting: the known part kept exactly, the unknown part drawn from the true conditional."""
+"""Inpainting: the known part kept exactly, the unknown part drawn from the true conditional.
+(Seeds, NFE, trajectories and edges: the sampler contract, test_contract.py.)"""
 import pytest
 import torch
 
 from conftest import within_se
 from scorelab.distributions import GaussianMixture
-from scorelab.samplers import inpaint
-from scorelab.samplers import geometric_sigmas
+from scorelab.samplers import geometric_sigmas, inpaint
 
 MEAN = torch.tensor([1.0, -1.0, 0.5, 2.0])
 COV = torch.tensor([[1.0, 0.5, 0.3, 0.2],
@@ -71,21 +71,10 @@ def test_images_keep_their_known_half_exactly_and_fill_the_rest(dtype):
     right = x[..., 4:]
     assert torch.isfinite(right).all()
     assert not torch.equal(right, x_known[..., 4:])
-    assert abs(right.mean().item() - 0.5) < 0.05  # pulled to the pixels' prior mean
-
-
-def test_same_seed_same_output_and_nfe_as_documented():
-    x_known, mask = half_image_case()
-    seen = []
-    a, info = run_images(x_known, mask, seed=1, return_info=True, trajectory=True,
-                         callback=seen.append)
-    assert torch.equal(a, run_images(x_known, mask, seed=1))
-    assert not torch.equal(a, run_images(x_known, mask, seed=2))
-    assert info.nfe == 5 * 4 + 1
-    assert info.trajectory.shape == (len(seen) + 1, *x_known.shape)
-    assert torch.equal(info.trajectory[-1], a)
-    b, info_b = run_images(x_known, mask, seed=1, denoise=False, return_info=True)
-    assert info_b.nfe == 5 * 4 and torch.equal(b[..., :4], x_known[..., :4])
+    # Pulled to the pixels' prior mean: the pixels are independent (so are their chains), and
+    # the mean of the 192 unknown ones is within 4 of its standard errors of 0.5.
+    ok, msg = within_se(right, 0.5)
+    assert ok, msg
 
 
 def test_bad_masks_and_schedules_are_rejected():
