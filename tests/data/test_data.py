@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from scorelab.data import DataError, Dataset, digits_split, load_data, save_array
-
-Image = pytest.importorskip("PIL.Image")
 
 
 def load_error(source, *needles, **kwargs) -> str:
@@ -292,11 +291,24 @@ def test_digits_split_is_disjoint():
         digits_split(test_fraction=1.0)
 
 
+def test_mnist_and_its_fixed_stratified_split():
+    train, test = load_data("mnist"), load_data("mnist:test")
+    assert train.x.shape == (4000, 1, 28, 28) and test.x.shape == (1000, 1, 28, 28)
+    assert train.kind == "images" and 0 <= float(train.x.min()) and float(train.x.max()) <= 1
+    assert train.labels.bincount().tolist() == [400] * 10 and test.labels.bincount().tolist() == [100] * 10
+    assert torch.equal(load_data("mnist:train").x, train.x)
+    # the two parts are the whole set, each digit in one of them
+    whole = load_data("mnist:all").x.flatten(1)
+    assert len(whole) == 5000
+    assert sorted(map(tuple, torch.cat([train.x, test.x]).flatten(1).tolist())) == sorted(map(tuple, whole.tolist()))
+
+
 # ----------------------------------------------------------------------------- paths
 def test_missing_path_and_unknown_extension(tmp_path):
     missing = tmp_path / "nope.csv"
     assert load_error(missing) == f"no such file or directory: {missing}"
-    load_error("mnist", "no such file or directory: mnist", "digits", "toy:NAME")
+    # a bare word that is no data set's name: the error lists the names
+    load_error("cifar10", "no such file or directory: cifar10", "digits", "toy:NAME")
     path = write(tmp_path / "data.json", "[]")
     load_error(path, "data.json", "'.json'", ".npy, .npz, .csv, .tsv", ".png")
 

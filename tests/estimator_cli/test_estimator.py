@@ -77,7 +77,11 @@ def test_energy_model_has_energy_and_mala():
     model = ScoreModel(**TINY, model="energy").fit(torch.randn(200, 2))
     assert model.energy(torch.randn(4, 2)).shape == (4,)
     x, info = model.sample(10, random_state=0, sampler="mala", steps=5, return_info=True)
-    assert x.shape == (10, 2) and 0 <= info.acceptance_rate <= 1
+    assert x.shape == (10, 2) and torch.isfinite(x).all() and info.nfe == 5 + 1  # MALA: steps + 1
+    # The rate is a fraction by construction; what can fail is the Metropolis test itself. At
+    # the default step (ε = 0.01 in normalised units) MALA's rejections are O(ε^{3/2}) rare.
+    assert 0.5 < info.acceptance_rate <= 1
+    assert torch.equal(x, model.sample(10, random_state=0, sampler="mala", steps=5))
     with pytest.raises(ValueError, match="energy"):
         ScoreModel(**TINY).fit(torch.randn(50, 2)).energy(torch.randn(2, 2))
 

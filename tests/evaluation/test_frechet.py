@@ -1,6 +1,7 @@
 """Fréchet distance against closed forms; the digit classifier and report on real digits."""
 import pytest
 import torch
+from scipy import linalg
 
 from scorelab.data import digits_split
 from scorelab.data.classifier import DigitClassifier, digit_classifier, train_digit_classifier
@@ -32,7 +33,6 @@ def test_frechet_distance_matches_the_closed_form_for_commuting_covariances():
 
 
 def test_frechet_distance_matches_scipy_sqrtm_for_general_covariances():
-    linalg = pytest.importorskip("scipy.linalg")
     d = 6
     mu_a, mu_b = torch.zeros(d).double(), torch.linspace(-1, 1, d).double()
     cov_a, cov_b = random_spd(d, 2), random_spd(d, 3)
@@ -97,16 +97,19 @@ def test_real_digits_are_much_closer_to_the_test_split_than_noise(split):
 def test_digit_report_on_the_test_split_itself(split):
     _, test = split
     report = digit_report(test.x)
-    assert set(report) == {"fd", "fd_floor", "fd_ratio", "label_histogram", "digits_present",
-                           "mean_confidence", "test_mean_confidence", "n_samples",
-                           "clipped_fraction"}
+    assert set(report) == {"fd", "fd_floor", "fd_ratio", "label_histogram", "class_fractions",
+                           "digits_present", "mean_confidence", "test_mean_confidence", "n_samples",
+                           "n_floor", "n_test", "clipped_fraction"}
     for key in ("fd", "fd_floor", "fd_ratio", "mean_confidence", "test_mean_confidence",
                 "clipped_fraction"):
         assert isinstance(report[key], float), key
-    assert report["n_samples"] == len(test) and report["clipped_fraction"] == 0.0
+    assert report["n_samples"] == report["n_test"] == len(test) and report["clipped_fraction"] == 0.0
+    # the floor: as many real training digits as there are samples
+    assert report["n_floor"] == len(test) and report["fd_ratio"] == report["fd"] / report["fd_floor"]
     assert report["label_histogram"] == torch.bincount(
         digit_classifier(0).predict_proba(test.x).argmax(1), minlength=10).tolist()
     assert sum(report["label_histogram"]) == len(test)
+    assert report["class_fractions"] == pytest.approx([h / len(test) for h in report["label_histogram"]])
     assert report["digits_present"] == 10
     assert report["fd"] < 1e-6 * report["fd_floor"]  # the test split against itself
     assert report["mean_confidence"] == report["test_mean_confidence"] > 0.9

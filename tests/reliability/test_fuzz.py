@@ -3,7 +3,8 @@ files and ``--set`` strings, and the command line.
 
 Contracts: ``load_data`` returns a valid ``Dataset`` or raises ``DataError``; the config parser
 returns a valid config or raises ``ConfigError``; ``main(argv)`` returns 0 or 2, never raises,
-never prints a traceback, prints its error in one line, and finishes within a deadline.
+never prints a traceback and prints its error in one line. (No deadline per example: how long
+a call takes is the benchmarks' business, and a wall-clock limit fails on a loaded machine.)
 
 Examples are derandomised (the same on every run, so CI is stable); set ``SCORELAB_FUZZ=deep``
 for a longer, random search (see docs/reliability.md). The gaps this file found (now fixed)
@@ -16,7 +17,6 @@ import os
 import shutil
 import struct
 import zipfile
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,8 @@ DEEP = os.environ.get("SCORELAB_FUZZ") == "deep"
 _COMMON = dict(database=None, derandomize=not DEEP, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                       HealthCheck.function_scoped_fixture])
-FAST = settings(max_examples=2000 if DEEP else 150, deadline=timedelta(seconds=5), **_COMMON)
-CLI = settings(max_examples=1000 if DEEP else 60, deadline=timedelta(seconds=30), **_COMMON)
+FAST = settings(max_examples=2000 if DEEP else 150, deadline=None, **_COMMON)
+CLI = settings(max_examples=1000 if DEEP else 60, deadline=None, **_COMMON)
 
 
 @pytest.fixture(scope="module")
