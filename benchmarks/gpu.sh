@@ -32,7 +32,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 $PY -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name())"
 
-stage cuda-tests 120 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py
+stage cuda-tests 120 $PY -m pytest -q -p no:cacheprovider tests/reliability/test_cuda.py
 stage bench 170 $PY benchmarks/run.py --device cuda --out "$WORK/bench"
-stage digits 200 $PY -m scorelab.experiments.digits --out "$WORK/digits" ${DIGITS_ARGS:-}
-stage cli-tests 150 $PY -m pytest -q -p no:cacheprovider -n 8 tests/test_cli.py tests/test_estimator.py tests/test_samplers.py
+stage digits 200 $PY -m scorelab experiment digits --out "$WORK" ${DIGITS_ARGS:-}
+stage cli-tests 150 $PY -m pytest -q -p no:cacheprovider -n 8 tests/estimator_cli tests/samplers

@@ -2,10 +2,11 @@
 
 Layers, lowest first (nothing imports a layer above it): ``core`` (the contract
 ``score_fn(x, sigma)``, tensor and file helpers) → ``distributions`` (analytic truth, toy data)
-→ ``nn`` (networks) → ``objectives`` → ``samplers`` → ``evaluation`` (metrics, likelihoods,
-partition functions; its report also reads ``data``) and ``data`` (loaders, the digits, their
-classifier) → ``training`` → ``estimator`` (``ScoreModel``) → ``cli`` / ``experiments``. Plots
-live in ``viz`` (matplotlib), apart from the math.
+→ ``nn`` (networks) → ``samplers`` → ``objectives`` (contrastive divergence draws its negatives
+with Langevin) → ``evaluation`` (metrics, likelihoods, partition functions; its report also
+reads ``data``) and ``data`` (loaders, the digits, their classifier) → ``training`` →
+``estimator`` (``ScoreModel``) → ``cli`` / ``experiments``. Plots live in ``viz``
+(matplotlib), apart from the math.
 
 Importing scorelab changes no process-wide setting; ``ScoreModel`` and ``load`` are imported
 on first use, so ``import scorelab`` alone does not load torch.

@@ -12,8 +12,8 @@ MOVED = {
     "scorelab.metrics": ("scorelab.evaluation.metrics",),
     "scorelab.likelihood": ("scorelab.evaluation.likelihood",),
     "scorelab.partition": ("scorelab.evaluation.partition",),
-    "scorelab.frechet": ("scorelab.evaluation.frechet", "scorelab.evaluation.images",
-                         "scorelab.data.classifier"),
+    "scorelab.frechet": ("scorelab.evaluation.frechet", "scorelab.data.classifier",
+                         "scorelab.evaluation.images"),
     "scorelab.utils": ("scorelab.core.contract", "scorelab.core.tensors"),
 }
 

@@ -276,20 +276,8 @@ def test_autograd_stays_usable_for_energy_models(name):
 
 
 # ---------------------------------------------------------------- failures
-# Two samplers break the contract today (src bugs, reported): pinned as strict xfails, so the
-# fix turns them into failures that ask for the marks to go.
-KNOWN_BUGS = {
-    # MALA rejects every proposal whose log-ratio is NaN and hands back the starting points
-    # (acceptance rate 0), although its own check names a non-finite log-density.
-    "mala": (pytest.fail.Exception, "mala returns its starting points on a NaN log-density"),
-    # torchdiffeq's step-size control fails first, with 'AssertionError: underflow in dt 0.0'.
-    "ode_adaptive": (AssertionError, "ode_adaptive raises torchdiffeq's AssertionError on a NaN score"),
-}
 
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=KNOWN_BUGS[name][0], reason=KNOWN_BUGS[name][1]))
-    if name in KNOWN_BUGS else name for name in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_a_nan_score_raises_floating_point_error(name):
     with pytest.raises(FloatingPointError):
         run(name, initial(name, (4, 2)), 2, target=NaNTarget)
@@ -305,7 +293,7 @@ def test_langevin_blow_ups_name_the_step_size_and_the_level():
         langevin(Exploding.score, torch.ones(4, 2), 10.0, 200)
     with pytest.raises(FloatingPointError, match=r"blew up at sigma=1\)"):
         annealed_langevin(Exploding.score, torch.ones(4, 2), [1.0, 0.5], 10.0, 200)
-    with pytest.raises(FloatingPointError, match=r"blew up at sigma=1\)"):
+    with pytest.raises(FloatingPointError, match=r"inpaint: .*blew up at sigma=1\)"):
         inpaint(Exploding.score, torch.ones(4, 2), torch.tensor([1, 0]), [1.0, 0.5], 10.0, 200)
 
 

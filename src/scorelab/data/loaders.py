@@ -27,7 +27,8 @@ def load_data(source, *, image_size: int | tuple | None = None, n_toy: int = 500
               seed: int = 0) -> Dataset:
     """Load ``source``: a numpy array or torch tensor (1-D/2-D: points, 3-D (n, H, W) or 4-D
     (n, C, H, W): images), a path to a .npy/.npz/.csv/.tsv file or to a folder of
-    .png/.jpg/.jpeg images, ``"digits"``, ``"digits:train"``, ``"digits:test"``, or
+    .png/.jpg/.jpeg images, a named data set (``"digits"``, ``"digits:train"``, ``"digits:test"``;
+    ``"mnist"`` = ``"mnist:train"``, ``"mnist:test"``, ``"mnist:all"``: see ``NAMED``), or
     ``"toy:NAME"`` / ``"toy:NAME?key=value&..."`` (``n_toy`` samples drawn with ``seed``).
     Images are resized (bilinear) to ``image_size`` (int or (H, W)) when it is given.
     uint8 image arrays are divided by 255; other image arrays must already lie in [0, 1]."""
@@ -41,13 +42,13 @@ def load_data(source, *, image_size: int | tuple | None = None, n_toy: int = 500
         src, data = str(source), _load_path(Path(source), image_size)
     else:
         raise DataError(f"{type(source).__name__}: not a data source; pass a path, an array, "
-                        "'digits' or 'toy:NAME'")
+                        "'digits', 'mnist' or 'toy:NAME'")
     return data if image_size is None else resized(data, image_size, src)
 
 
 def _load_path(path: Path, image_size) -> Dataset:
     if not path.exists():
-        hint = "" if path.suffix or os.sep in str(path) else " (names: digits, toy:NAME)"
+        hint = "" if path.suffix or os.sep in str(path) else f" (names: {', '.join(NAMED)}, toy:NAME)"
         raise DataError(f"no such file or directory: {path}{hint}")
     if path.is_dir():
         return load_image_folder(path, image_size)

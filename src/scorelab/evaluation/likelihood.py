@@ -73,8 +73,12 @@ def ode_log_likelihood(score_fn, x, *, sigma_min: float, sigma_max: float,
 
     t = torch.tensor([float(sigma_min), float(sigma_max)], dtype=x.dtype, device=x.device)
     state0 = (x, x.new_zeros(x.shape[0]))
-    x_end, delta = (v[-1] for v in odeint(augmented_drift, state0, t, rtol=rtol, atol=atol,
-                                           method=method))
+    try:
+        x_end, delta = (v[-1] for v in odeint(augmented_drift, state0, t, rtol=rtol, atol=atol,
+                                               method=method))
+    except AssertionError as err:  # torchdiffeq's "underflow in dt": a NaN or exploding drift
+        raise FloatingPointError(f"ode_log_likelihood: the solver failed ({err}); the score is "
+                                 "probably not finite along the trajectory") from None
     d = x[0].numel()
     prior = (-0.5 * sum_except_batch(x_end.square()) / sigma_max**2
              - 0.5 * d * math.log(2 * math.pi * sigma_max**2))

@@ -63,9 +63,12 @@ def inpaint(score_fn, x_known, mask, sigmas, step_size: float, steps_per_level: 
     if len(sigmas) == 0 or not (sigmas > 0).all():
         raise ValueError("inpaint: sigmas must be positive")
     x = torch.where(known, y, float(sigmas[0]) * gaussian_like(y, generator))
-    out = annealed_langevin(score_fn, x, sigmas, step_size, steps_per_level, denoise,
-                            project=KnownPart(y, known, generator), generator=generator,
-                            callback=callback, trajectory=trajectory, return_info=return_info)
+    try:
+        out = annealed_langevin(score_fn, x, sigmas, step_size, steps_per_level, denoise,
+                                project=KnownPart(y, known, generator), generator=generator,
+                                callback=callback, trajectory=trajectory, return_info=return_info)
+    except (FloatingPointError, ValueError) as err:  # its errors, in inpainting's name
+        raise type(err)(str(err).replace("annealed_langevin", "inpaint", 1)) from None
     x, info = out if return_info else (out, None)
     x = torch.where(known, y, x)
     return (x, info) if return_info else x

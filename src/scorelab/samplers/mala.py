@@ -57,6 +57,8 @@ def mala(log_density, x, step_size: float, n_steps: int, sigma=0.0, *, generator
 
     x = x.detach()
     state = evaluate(x)
+    if not (torch.isfinite(state[0]).all() and torch.isfinite(state[1]).all()):
+        raise FloatingPointError("mala: the log-density or its gradient is not finite at the initial points")
     accepted = torch.zeros((), dtype=torch.float64, device=x.device)
     for i in range(n_steps):
         x, state, accept = mala_step(x, state, evaluate, step_size, generator)

@@ -146,7 +146,11 @@ def ode_adaptive(score_fn, x, sigma_max: float, sigma_min: float, *, rtol: float
 
     x = x.detach()
     t = torch.tensor([float(sigma_max), float(sigma_min)], dtype=x.dtype, device=x.device)
-    x = odeint(drift, x, t, rtol=rtol, atol=atol, method=method, options=options)[-1].detach()
+    try:
+        x = odeint(drift, x, t, rtol=rtol, atol=atol, method=method, options=options)[-1].detach()
+    except AssertionError as err:  # torchdiffeq's "underflow in dt": a NaN or exploding drift
+        raise FloatingPointError(f"ode_adaptive: the solver failed ({err}); the score is probably not "
+                                 "finite along the trajectory") from None
     run.step_done(0, x, sigma_min)
     run.check(x, "the ODE solution is not finite (try a tighter tolerance or another method)")
     x = tweedie_denoise(run.score, x, sigma_min).detach()
