@@ -39,6 +39,18 @@ def _generator(random_state, device) -> torch.Generator:
     return g
 
 
+def _grid_writer(model, cfg, run_dir: Path):
+    """``on_step`` for training: every ``sample_every`` steps, 64 samples of the EMA network by
+    the default sampler (seed 0) as ``RUN/samples/step_NNNNNNN.png``."""
+    def write(step, run):
+        if step % cfg.sample_every:
+            return
+        from ..viz import save_image_grid
+        snapshot = type(model)(**vars(run.cfg))._set_fitted(run)
+        save_image_grid(run_dir / "samples" / f"step_{step:07d}.png", snapshot.sample(64, random_state=0))
+    return write
+
+
 class ScoreModel:
     __doc__ = ("A score-based (or energy-based) generative model of your data.\n\nParameters\n"
                + "".join(f"    {n} : default {o.default!r}\n        {o.help}\n" for n, o in OPTIONS.items())
@@ -49,17 +61,19 @@ class ScoreModel:
                  "``run_`` (all of it, as saved), ``device_``.\n")
 
     def __init__(self, *, model=_D["model"], arch=_D["arch"], width=_D["width"], depth=_D["depth"],
-                 objective=_D["objective"], sigma=_D["sigma"], n_projections=_D["n_projections"],
-                 sliced_method=_D["sliced_method"], fd_eps=_D["fd_eps"], cd_steps=_D["cd_steps"],
-                 cd_step_size=_D["cd_step_size"], cd_alpha=_D["cd_alpha"],
-                 cd_buffer=_D["cd_buffer"], cd_reinit=_D["cd_reinit"], sigma_max=_D["sigma_max"],
-                 sigma_min=_D["sigma_min"], n_levels=_D["n_levels"],
-                 sigma_sampling=_D["sigma_sampling"], normalize=_D["normalize"], steps=_D["steps"],
+                 levels=_D["levels"], res_blocks=_D["res_blocks"], attention=_D["attention"],
+                 precondition=_D["precondition"], objective=_D["objective"], sigma=_D["sigma"],
+                 n_projections=_D["n_projections"], sliced_method=_D["sliced_method"],
+                 fd_eps=_D["fd_eps"], cd_steps=_D["cd_steps"], cd_step_size=_D["cd_step_size"],
+                 cd_alpha=_D["cd_alpha"], cd_buffer=_D["cd_buffer"], cd_reinit=_D["cd_reinit"],
+                 sigma_max=_D["sigma_max"], sigma_min=_D["sigma_min"], n_levels=_D["n_levels"],
+                 sigma_sampling=_D["sigma_sampling"], p_mean=_D["p_mean"], p_std=_D["p_std"],
+                 weighting=_D["weighting"], normalize=_D["normalize"], steps=_D["steps"],
                  batch_size=_D["batch_size"], lr=_D["lr"], ema=_D["ema"],
-                 grad_clip=_D["grad_clip"], holdout=_D["holdout"], eval_every=_D["eval_every"],
-                 checkpoint_every=_D["checkpoint_every"], micro_batches=_D["micro_batches"],
-                 threads=_D["threads"], seed=_D["seed"], device=_D["device"],
-                 image_size=_D["image_size"], sampler=_D["sampler"],
+                 grad_clip=_D["grad_clip"], holdout=_D["holdout"], sample_every=_D["sample_every"],
+                 eval_every=_D["eval_every"], checkpoint_every=_D["checkpoint_every"],
+                 micro_batches=_D["micro_batches"], threads=_D["threads"], seed=_D["seed"],
+                 device=_D["device"], image_size=_D["image_size"], sampler=_D["sampler"],
                  steps_per_level=_D["steps_per_level"], step_size=_D["step_size"],
                  langevin_steps=_D["langevin_steps"]):
         values = locals()
@@ -110,7 +124,8 @@ class ScoreModel:
         cfg = make_config(**self.get_params())
         size = None if cfg.image_size == "auto" else cfg.image_size
         data = X if isinstance(X, Dataset) else load_data(X, image_size=size, seed=cfg.seed)
-        run = train(cfg, data, run_dir, resume=resume, force=force, progress=progress)
+        on_step = _grid_writer(self, cfg, Path(run_dir)) if run_dir and cfg.sample_every and data.kind == "images" else None
+        run = train(cfg, data, run_dir, resume=resume, force=force, progress=progress, on_step=on_step)
         return self._set_fitted(run)
 
     def _set_fitted(self, run: Run) -> "ScoreModel":
@@ -144,12 +159,12 @@ class ScoreModel:
         ``score_fn(x, sigma)`` (σ in data units: a number or one per sample; default the
         smallest training σ), so a fitted model can be handed to any sampler or objective."""
         x, xn, sigma_n = self._inputs(x, sigma)
-        s = score_function(self.network_, self.model)(xn, sigma_n)
+        s = score_function(self.network_, self.run_.cfg.model)(xn, sigma_n)
         return self.normalizer_.score_to_data(s).to(x.device)
 
     def energy(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
         """The trained energy E(x) (batch,), up to an additive constant; energy models only."""
-        if self.model != "energy":
+        if self.run_.cfg.model != "energy":
             raise ValueError("energy() needs an energy model (model='energy')")
         x, xn, sigma_n = self._inputs(x, sigma)
         return self.network_(xn, sigma_n).to(x.device)
@@ -165,8 +180,8 @@ class ScoreModel:
         See :func:`scorelab.evaluation.report.log_likelihood`.
         """
         x = self._data(X)
-        log_p, info = log_likelihood(self, x, seed=self.seed, log_z=self._log_z)
-        if self.model == "energy":
+        log_p, info = log_likelihood(self, x, seed=self.run_.cfg.seed, log_z=self._log_z)
+        if self.run_.cfg.model == "energy":
             self._log_z = info["log_z"]
         return log_p
 
@@ -213,14 +228,15 @@ class ScoreModel:
         g = _generator(random_state, self.device_)
         if x_init is not None:
             x_init = self.normalizer_.forward(torch.as_tensor(x_init, dtype=torch.float32).to(self.device_))
-        energy = self.network_ if self.model == "energy" else None
+        energy = self.network_ if self.run_.cfg.model == "energy" else None
         with torch.no_grad():  # an energy model's score still differentiates inside
-            x, info = run_sampler(sampler or self.sampler, score_function(self.network_, self.model),
+            cfg = self.run_.cfg  # the validated configuration (the parameters may be strings)
+            x, info = run_sampler(sampler or cfg.sampler, score_function(self.network_, cfg.model),
                                   self.data_shape_, n_samples, sigmas=self._sigmas_n(), generator=g,
                                   energy=energy, x_init=x_init, steps=steps,
                                   step_size=self._step_size_n(step_size),
-                                  steps_per_level=self.steps_per_level,
-                                  langevin_steps=self.langevin_steps, **options)
+                                  steps_per_level=cfg.steps_per_level,
+                                  langevin_steps=cfg.langevin_steps, **options)
         x = self.normalizer_.inverse(x).cpu()
         return (x, info) if return_info else x
 
@@ -229,7 +245,7 @@ class ScoreModel:
 
     def _step_size_n(self, step_size):
         """ε in normalised units²: the one given (data units²), else the configured one, else None."""
-        eps = self.step_size if step_size is None else step_size
+        eps = self.run_.cfg.step_size if step_size is None else step_size
         return None if eps == "auto" else eps / self.normalizer_.sigma_scale**2
 
     def inpaint(self, x, mask, random_state=None, *, steps=None, step_size=None) -> torch.Tensor:
@@ -240,10 +256,10 @@ class ScoreModel:
             raise ValueError(f"x: shape {tuple(x.shape[1:])} does not match the model's {self.data_shape_}")
         mask = torch.as_tensor(mask, dtype=torch.float32).to(self.device_)
         with torch.no_grad():
-            out = run_inpainting(score_function(self.network_, self.model), self.normalizer_.forward(x),
+            out = run_inpainting(score_function(self.network_, self.run_.cfg.model), self.normalizer_.forward(x),
                                  mask, sigmas=self._sigmas_n(), generator=_generator(random_state, self.device_),
                                  steps=steps, step_size=self._step_size_n(step_size),
-                                 steps_per_level=self.steps_per_level)
+                                 steps_per_level=self.run_.cfg.steps_per_level)
         return torch.where(mask.bool(), x, self.normalizer_.inverse(out)).cpu()
 
     # ---------------------------------------------------------------- persistence

@@ -4,7 +4,7 @@ The shape of DDPM's / NCSN++'s U-Net (Ho et al. 2020; Song et al. 2021), cut dow
 CPU: residual blocks (GroupNorm → SiLU → 3×3 conv, the noise embedding added in between),
 strided-conv downsampling, nearest-neighbour upsampling, and an additive skip connection
 from the encoder to the decoder at every resolution; no attention (a CPU budget).
-Preconditioning as in :mod:`.mlp`:
+Preconditioning as in :mod:`.mlp` (or EDM's, ``precondition="edm"``):
 
     s(x, σ) = F(c_in(σ)·x, emb(σ)) / σ,      c_in(σ) = 1/sqrt(σ_data² + σ²).
 
@@ -36,6 +36,21 @@ class _ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+class _Attention(nn.Module):
+    """Self-attention over the pixels of one resolution (one head): GroupNorm, q, k, v by 1×1
+    convolutions, softmax(qᵀk/√C) v, a 1×1 projection, and the skip connection."""
+
+    def __init__(self, ch: int, groups: int):
+        super().__init__()
+        self.norm, self.qkv, self.proj = nn.GroupNorm(groups, ch), nn.Conv2d(ch, 3 * ch, 1), nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x: torch.Tensor, emb=None) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).unbind(1)
+        attn = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return x + self.proj(attn.transpose(1, 2).reshape(b, c, h, w))
+
+
 class ScoreUNet(nn.Module):
     """Noise-conditional U-Net score network for images (batch, channels, H, W).
 
@@ -51,15 +66,23 @@ class ScoreUNet(nn.Module):
         channel_mults: one entry per resolution; H and W must be divisible by
             2^(len(channel_mults) − 1).
         num_res_blocks: residual blocks per resolution, in the encoder and in the decoder.
-        sigma_data: the data's standard deviation, for c_in(σ) = 1/sqrt(σ_data² + σ²).
+        sigma_data: the data's standard deviation σ_d, for c_in(σ) = 1/sqrt(σ_d² + σ²).
         groups: GroupNorm groups; every level's width must be divisible by it.
+        attention: a self-attention block after each residual block of the lowest resolution.
+        precondition: how the network's output F becomes the score:
+            ``"ncsn"``: s = F/σ (NCSNv2);
+            ``"edm"``: s = (D − x)/σ² for the denoiser D = c_skip·x + c_out·F with EDM's
+            c_skip = σ_d²/(σ² + σ_d²), c_out = σσ_d/√(σ² + σ_d²) (Karras et al. 2022, Table 1),
+            i.e. s = −x/(σ² + σ_d²) + σ_d·F/(σ√(σ² + σ_d²)): the score of N(0, (σ² + σ_d²)I)
+            plus a learned correction, with F's target at unit variance at every σ.
 
     ``forward(x, sigma)`` with ``sigma`` a float, a 0-d tensor or a (batch,) tensor returns the
     score, shaped like ``x``.
     """
 
     def __init__(self, channels: int = 1, base_channels: int = 32, channel_mults=(1, 2),
-                 num_res_blocks: int = 1, sigma_data: float = 0.5, groups: int = 8):
+                 num_res_blocks: int = 1, sigma_data: float = 0.5, groups: int = 8,
+                 attention: bool = False, precondition: str = "ncsn"):
         super().__init__()
         channel_mults = tuple(channel_mults)
         if channels < 1 or base_channels < 1 or num_res_blocks < 1 or not channel_mults:
@@ -67,20 +90,27 @@ class ScoreUNet(nn.Module):
         widths = [base_channels * m for m in channel_mults]
         if any(w % groups for w in widths):
             raise ValueError(f"ScoreUNet: every level's width {widths} must be divisible by groups={groups}")
-        self.channels, self.sigma_data = channels, sigma_data
+        if precondition not in ("ncsn", "edm"):
+            raise ValueError(f"ScoreUNet: precondition must be 'ncsn' or 'edm', got {precondition!r}")
+        self.channels, self.sigma_data, self.precondition = channels, sigma_data, precondition
         self.n_down = len(widths) - 1
         emb_dim = 4 * base_channels
         self.embed = SigmaEmbedding(emb_dim)
         self.conv_in = nn.Conv2d(channels, widths[0], 3, padding=1)
 
-        def blocks(in_ch, out_ch):
-            return nn.ModuleList(_ResBlock(in_ch if i == 0 else out_ch, out_ch, emb_dim, groups)
-                                 for i in range(num_res_blocks))
+        def blocks(in_ch, out_ch, attend):
+            layers = []
+            for i in range(num_res_blocks):
+                layers.append(_ResBlock(in_ch if i == 0 else out_ch, out_ch, emb_dim, groups))
+                if attend:
+                    layers.append(_Attention(out_ch, groups))
+            return nn.ModuleList(layers)
 
         ins = [widths[0]] + widths[:-1]
-        self.enc = nn.ModuleList(blocks(i, w) for i, w in zip(ins, widths))
+        lowest = len(widths) - 1
+        self.enc = nn.ModuleList(blocks(i, w, attention and k == lowest) for k, (i, w) in enumerate(zip(ins, widths)))
         self.downsample = nn.ModuleList(nn.Conv2d(w, w, 3, stride=2, padding=1) for w in widths[:-1])
-        self.dec = nn.ModuleList(blocks(w, w) for w in widths)
+        self.dec = nn.ModuleList(blocks(w, w, attention and k == lowest) for k, w in enumerate(widths))
         self.to_finer = nn.ModuleList(nn.Conv2d(widths[l + 1], widths[l], 1) for l in range(self.n_down))
         self.out = nn.Sequential(nn.GroupNorm(groups, widths[0]), nn.SiLU(),
                                  nn.Conv2d(widths[0], channels, 3, padding=1))
@@ -108,4 +138,8 @@ class ScoreUNet(nn.Module):
                 h = h + skips[level]
             for block in self.dec[level]:
                 h = block(h, emb)
-        return self.out(h) / broadcast_like(sigma, x)
+        sb = broadcast_like(sigma, x)
+        if self.precondition == "ncsn":
+            return self.out(h) / sb
+        total = sb**2 + self.sigma_data**2
+        return (self.sigma_data * self.out(h) * torch.rsqrt(total) / sb) - x / total

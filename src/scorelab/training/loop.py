@@ -101,13 +101,14 @@ class _State:
         self.step = step
 
 
-def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=None) -> Run:
+def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=None, on_step=None) -> Run:
     """Fit the configured model to ``dataset`` (a :class:`scorelab.data.Dataset`).
 
     With ``run_dir`` the run is checkpointed there every ``checkpoint_every`` steps and at the
     end, and ``resume=True`` continues from the last checkpoint: the result then equals an
     uninterrupted run (same seed, CPU). Under ``torchrun`` the batch is split across processes
-    and rank 0 alone writes. Returns the trained :class:`Run`.
+    and rank 0 alone writes. ``on_step(step, run)``, if given, is called on rank 0 after every
+    step (to write sample grids, say). Returns the trained :class:`Run`.
     """
     device = resolve_device(cfg.device)
     topo = Topology(device)
@@ -138,7 +139,8 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
         state.restore(tensors, meta, Path(run_dir) / ckpt.CHECKPOINT_FILE)
     elif run_dir is not None and topo.is_main:
         state.save(run_dir)  # step 0: the directory is a loadable run from the start
-    return _loop(state, x_train, x_hold, run_dir if topo.is_main else None, progress, topo)
+    return _loop(state, x_train, x_hold, run_dir if topo.is_main else None, progress, topo,
+                 on_step if topo.is_main else None)
 
 
 @contextlib.contextmanager
@@ -153,15 +155,16 @@ def _threads(run, device):
         torch.set_num_threads(before)
 
 
-def _loop(state, x_train, x_hold, run_dir, progress, topo) -> Run:
+def _loop(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Run:
     with _threads(state.run, x_train.device):
-        return _train_steps(state, x_train, x_hold, run_dir, progress, topo)
+        return _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step)
 
 
-def _train_steps(state, x_train, x_hold, run_dir, progress, topo) -> Run:
+def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Run:
     run, cfg = state.run, state.run.cfg
-    objective = make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer)
-    heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None)
+    kind = run.data["kind"]
+    objective = make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer, kind)
+    heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None, kind)
     log = MetricsLog(run_dir, state.step, cfg.steps, progress if topo.is_main else False)
     running, start = [], time.perf_counter()
     try:
@@ -170,6 +173,8 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo) -> Run:
             running.append(loss)
             state.step += 1
             log.advance()
+            if on_step is not None:
+                on_step(state.step, run)
             if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
                 record = {"step": state.step, "loss": sum(running) / len(running),
                           "lr": learning_rate(cfg, state.step), "seconds": time.perf_counter() - start}

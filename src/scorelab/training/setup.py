@@ -3,8 +3,9 @@ import torch
 
 from ..nn import EnergyMLP, ScoreMLP, score_from_energy
 from ..objectives import (ReplayBuffer, contrastive_divergence, denoising_score_matching,
-                          exact_score_matching, log_uniform_denoising_score_matching,
-                          multiscale_denoising_score_matching, sliced_score_matching)
+                          exact_score_matching, log_normal_denoising_score_matching,
+                          log_uniform_denoising_score_matching, multiscale_denoising_score_matching,
+                          sliced_score_matching)
 from ..samplers import geometric_sigmas, max_pairwise_distance, ncsnv2_num_levels
 
 DEFAULT_SIGMA_MIN = 0.01  # normalised units: 1% of the data scale (NCSNv2 uses 0.01 on [0, 1] images)
@@ -44,6 +45,17 @@ def network_width(cfg, arch: str) -> int:
     return AUTO_WIDTH[arch] if cfg.width == "auto" else cfg.width
 
 
+def for_images(cfg, name: str, kind: str, images, points):
+    """Option ``name`` with ``"auto"`` resolved by the data's kind."""
+    value = getattr(cfg, name)
+    return value if value != "auto" else (images if kind == "images" else points)
+
+
+def unet_levels(cfg, shape: tuple) -> int:
+    """``model.levels`` with ``"auto"`` resolved: 2 resolutions up to 16 pixels, 3 above."""
+    return cfg.levels if cfg.levels != "auto" else (2 if max(shape[1:]) <= 16 else 3)
+
+
 def training_threads(cfg, arch: str, current: int) -> int:
     """``training.threads`` with ``"auto"`` resolved: one for the MLP (its small matrix products
     are too small to share between threads), ``current`` (torch's setting) for the U-Net."""
@@ -63,7 +75,11 @@ def build_network(cfg, shape: tuple, kind: str) -> torch.nn.Module:
         if cfg.model == "energy" or not conditional:
             raise ValueError("model.arch: the U-Net is a noise-conditional score network (objective 'ncsn', model 'score')")
         from ..nn.unet import ScoreUNet
-        return ScoreUNet(channels=shape[0], base_channels=width)
+        edm = for_images(cfg, "precondition", kind, "edm", "ncsn") == "edm"
+        return ScoreUNet(channels=shape[0], base_channels=width,
+                         channel_mults=(1,) + (2,) * (unet_levels(cfg, shape) - 1),
+                         num_res_blocks=cfg.res_blocks, attention=cfg.attention,
+                         precondition="edm" if edm else "ncsn", sigma_data=1.0 if edm else 0.5)
     dim = int(torch.tensor(shape).prod())
     cls = EnergyMLP if cfg.model == "energy" else ScoreMLP
     return cls(dim, width=width, depth=cfg.depth, noise_conditional=conditional)
@@ -81,15 +97,12 @@ def make_buffer(cfg, shape, generator, device):
                         device=device)
 
 
-def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None):
-    """``loss(x, generator)`` for the configured objective, on normalised data."""
+def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None, kind: str = "points"):
+    """``loss(x, generator)`` for the configured objective, on normalised data of ``kind``."""
     score = score_function(net, cfg.model)
     name = cfg.objective
-    if name == "ncsn" and cfg.sigma_sampling == "log-uniform":
-        lo, hi = float(sigmas[-1]), float(sigmas[0])
-        return lambda x, g: log_uniform_denoising_score_matching(score, x, lo, hi, generator=g)
     if name == "ncsn":
-        return lambda x, g: multiscale_denoising_score_matching(score, x, sigmas.to(x), generator=g)
+        return _multiscale_objective(cfg, score, sigmas, kind)
     if name == "dsm":
         return lambda x, g: denoising_score_matching(score, x, float(sigmas[0]), generator=g)
     if name in ("ssm", "ssm-vr"):
@@ -100,6 +113,19 @@ def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None)
         return lambda x, g: exact_score_matching(score, x)
     return lambda x, g: contrastive_divergence(net, x, n_steps=cfg.cd_steps, step_size=cfg.cd_step_size,
                                                buffer=buffer, alpha=cfg.cd_alpha, generator=g)
+
+
+def _multiscale_objective(cfg, score, sigmas, kind):
+    """Objective ``ncsn``: σ drawn as ``noise.sigma_sampling`` says, weighted as ``noise.weighting``."""
+    sampling = for_images(cfg, "sigma_sampling", kind, "log-normal", "levels")
+    weighting = for_images(cfg, "weighting", kind, "edm", "sigma2")
+    lo, hi = float(sigmas[-1]), float(sigmas[0])
+    if sampling == "log-uniform":
+        return lambda x, g: log_uniform_denoising_score_matching(score, x, lo, hi, generator=g, weighting=weighting)
+    if sampling == "log-normal":
+        return lambda x, g: log_normal_denoising_score_matching(score, x, cfg.p_mean, cfg.p_std, lo, hi,
+                                                                generator=g, weighting=weighting)
+    return lambda x, g: multiscale_denoising_score_matching(score, x, sigmas.to(x), generator=g, weighting=weighting)
 
 
 def resolve_device(name: str, what: str = "training.device") -> torch.device:
