@@ -51,11 +51,23 @@ def check_output(path, force: bool) -> Path:
     return check_destination(path, force, OUTPUTS)
 
 
-def write_samples(path: Path, x, force: bool, preview=None) -> Path:
-    """Samples to ``path``: .npy (as they are), .csv (one flattened sample a row) or .png (an
-    image grid, or a scatter over ``preview`` for points)."""
+def write_samples(path: Path, chunks, n: int, shape: tuple, force: bool, preview=None) -> Path:
+    """The ``n`` samples that ``chunks`` yields to ``path``: .npy or .csv as they come (all or
+    nothing, :func:`scorelab.data.save.save_array_chunks`), .png as one picture of them all
+    (an image grid, or a scatter over ``preview`` for points)."""
     if path.suffix.lower() == ".png":
+        import torch
+
         from ..viz import save_image_grid, save_scatter
+        x = torch.cat([torch.as_tensor(c) for c in chunks])
         return save_image_grid(path, x) if x.ndim == 4 else save_scatter(path, x, preview)
-    from ..data import save_array
-    return save_array(path, x.reshape(len(x), -1) if path.suffix.lower() == ".csv" else x, overwrite=force)
+    from ..data.save import save_array_chunks
+    return save_array_chunks(path, chunks, n, shape, overwrite=force)
+
+
+def progress_bar(total: int, desc: str, unit: str, quiet: bool):
+    """A tqdm bar on stderr (in a terminal only, and not with --quiet)."""
+    from tqdm.auto import tqdm
+
+    from ..training.logging import show_progress
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet or not show_progress(None), dynamic_ncols=True)

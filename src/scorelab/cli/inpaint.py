@@ -21,6 +21,6 @@ def run(args) -> int:
     out = check_output(Path(args.out), args.force)
     model = load_model(args.run, args.device)
     filled = model.inpaint(load_data(args.input).x, load_data(args.mask).x, random_state=args.seed)
-    write_samples(out, filled, args.force)
+    write_samples(out, [filled], len(filled), tuple(filled.shape[1:]), args.force)
     print(f"wrote {len(filled)} completed samples to {out}")
     return 0

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from ..samplers.named import SAMPLERS, resolve
 from ._common import (add_device, check_output, load_model, non_negative_int, positive_float,
-                      positive_int, write_samples)
+                      positive_int, progress_bar, write_samples)
 
 HELP = "draw samples from a trained run into a .npy, .csv or .png file"
 
@@ -16,6 +16,9 @@ def add_arguments(p):
     p.add_argument("--steps", type=positive_int, help="steps per level (annealed), Langevin steps, or ODE steps")
     p.add_argument("--step-size", type=positive_float, help="Langevin step size eps in data units squared (annealed: at the smallest sigma)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
+    p.add_argument("--batch-size", type=positive_int, default=1000,
+                   help="samples drawn at a time; memory stays that of one batch (default: 1000)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     add_device(p)
 
@@ -23,9 +26,17 @@ def add_arguments(p):
 def run(args) -> int:
     out = check_output(Path(args.out), args.force)
     model = load_model(args.run, args.device)
-    sampler = args.sampler or model.sampler
-    x, info = model.sample(args.n, random_state=args.seed, sampler=sampler, steps=args.steps,
-                           step_size=args.step_size, return_info=True)
-    write_samples(out, x, args.force, model.preview_)
-    print(f"wrote {len(x)} samples to {out} ({resolve(sampler, len(model.sigmas_))}, {info.nfe} score evaluations)")
+    sampler = args.sampler or model.run_.cfg.sampler
+    chunks = model.iter_samples(args.n, args.seed, sampler, batch_size=args.batch_size, steps=args.steps,
+                                step_size=args.step_size)
+    nfe = []
+    with progress_bar(args.n, "sampling", "sample", args.quiet) as bar:
+        def counted():
+            for x, info in chunks:
+                nfe.append(info.nfe)
+                bar.update(len(x))
+                yield x
+        write_samples(out, counted(), args.n, model.data_shape_, args.force, model.preview_)
+    print(f"wrote {args.n} samples to {out} ({resolve(sampler, len(model.sigmas_))}, "
+          f"{nfe[-1]} score evaluations per batch of up to {args.batch_size})")
     return 0

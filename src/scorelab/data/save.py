@@ -1,4 +1,5 @@
-"""Samples out: arrays written atomically as .npy or .csv."""
+"""Samples out: arrays written atomically as .npy or .csv, whole or chunk by chunk."""
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,36 @@ def save_array(path, x, *, overwrite: bool = False) -> Path:
         return atomic_write(path, write)
     except (OSError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: cannot write ({one_line(exc)})") from exc
+
+
+def save_array_chunks(path, chunks, n: int, shape: tuple, *, overwrite: bool = False) -> Path:
+    """Write the ``n`` samples of ``shape`` that the iterable ``chunks`` yields (arrays or
+    tensors of any number of rows) to ``path`` as they come: .npy (a memory-mapped array filled
+    in place) or .csv (one flattened sample a row). Memory stays that of one chunk. All or
+    nothing: the file appears under its name only when every row is written; an error or an
+    interruption leaves the old file (if any) as it was and no partial one."""
+    path = check_destination(path, overwrite)
+    suffix = path.suffix.lower()
+
+    def write(tmp):
+        filled = 0
+        if suffix == ".npy":
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, *shape))
+        with open(tmp, "w") if suffix == ".csv" else contextlib.nullcontext() as text:
+            for chunk in chunks:
+                a = to_numpy(chunk).astype(np.float32, copy=False)
+                if suffix == ".npy":
+                    out[filled:filled + len(a)] = a
+                else:
+                    np.savetxt(text, a.reshape(len(a), -1), fmt="%.8g", delimiter=",")
+                filled += len(a)
+        if filled != n:
+            raise ValueError(f"expected {n} samples, got {filled}")
+        if suffix == ".npy":
+            out.flush()
+            del out
+    try:
+        return atomic_write(path, write)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataError(f"{path}: cannot write ({one_line(exc)})") from exc
+

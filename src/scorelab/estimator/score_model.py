@@ -39,14 +39,13 @@ def _generator(random_state, device) -> torch.Generator:
     return g
 
 
-def _grid_writer(model, cfg, run_dir: Path):
+def _grid_writer(cfg, run_dir: Path):
     """``on_step`` for training: every ``sample_every`` steps, 64 samples of the EMA network by
     the default sampler (seed 0) as ``RUN/samples/step_NNNNNNN.png``."""
-    def write(step, run):
+    def write(step, snapshot):
         if step % cfg.sample_every:
             return
         from ..viz import save_image_grid
-        snapshot = type(model)(**vars(run.cfg))._set_fitted(run)
         save_image_grid(run_dir / "samples" / f"step_{step:07d}.png", snapshot.sample(64, random_state=0))
     return write
 
@@ -72,8 +71,9 @@ class ScoreModel:
                  batch_size=_D["batch_size"], lr=_D["lr"], ema=_D["ema"],
                  grad_clip=_D["grad_clip"], holdout=_D["holdout"], sample_every=_D["sample_every"],
                  eval_every=_D["eval_every"], checkpoint_every=_D["checkpoint_every"],
-                 micro_batches=_D["micro_batches"], threads=_D["threads"], seed=_D["seed"],
-                 device=_D["device"], image_size=_D["image_size"], sampler=_D["sampler"],
+                 micro_batches=_D["micro_batches"], threads=_D["threads"],
+                 precision=_D["precision"], seed=_D["seed"], device=_D["device"],
+                 image_size=_D["image_size"], sampler=_D["sampler"],
                  steps_per_level=_D["steps_per_level"], step_size=_D["step_size"],
                  langevin_steps=_D["langevin_steps"]):
         values = locals()
@@ -118,15 +118,30 @@ class ScoreModel:
         return f"ScoreModel({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, X, y=None, *, run_dir=None, resume=False, force=False, progress=None) -> "ScoreModel":
+    def fit(self, X, y=None, *, run_dir=None, resume=False, force=False, progress=None,
+            callback=None) -> "ScoreModel":
         """Train on ``X``: an array/tensor, a path (.npy .npz .csv .tsv, image folder) or a name
-        (``toy:NAME``, ``digits``). With ``run_dir`` checkpoints go there (see ``scorelab train``)."""
+        (``toy:NAME``, ``digits``, ``mnist``). With ``run_dir`` checkpoints go there (see
+        ``scorelab train``). ``callback(step, model)``, if given, is called after every step with
+        a fitted ScoreModel that shares the weights being trained (its EMA network samples)."""
         cfg = make_config(**self.get_params())
         size = None if cfg.image_size == "auto" else cfg.image_size
         data = X if isinstance(X, Dataset) else load_data(X, image_size=size, seed=cfg.seed)
-        on_step = _grid_writer(self, cfg, Path(run_dir)) if run_dir and cfg.sample_every and data.kind == "images" else None
-        run = train(cfg, data, run_dir, resume=resume, force=force, progress=progress, on_step=on_step)
+        hooks = [h for h in (_grid_writer(cfg, Path(run_dir)) if run_dir and cfg.sample_every
+                             and data.kind == "images" else None, callback) if h is not None]
+
+        def on_step(step, run):
+            snapshot = self._snapshot(run)
+            for hook in hooks:
+                hook(step, snapshot)
+            run.net.train()
+        run = train(cfg, data, run_dir, resume=resume, force=force, progress=progress,
+                    on_step=on_step if hooks else None)
         return self._set_fitted(run)
+
+    def _snapshot(self, run: Run) -> "ScoreModel":
+        """A fitted model of ``run`` as it is now, with this model's parameters."""
+        return type(self)(**self.get_params())._set_fitted(run)
 
     def _set_fitted(self, run: Run) -> "ScoreModel":
         self.run_ = run
@@ -211,7 +226,7 @@ class ScoreModel:
 
     # ---------------------------------------------------------------- sampling
     def sample(self, n_samples: int, random_state=None, sampler: str | None = None, *, x_init=None,
-               steps=None, step_size=None, return_info=False, **options):
+               steps=None, step_size=None, batch_size: int | None = None, return_info=False, **options):
         """Draw ``n_samples`` in data coordinates.
 
         ``sampler`` (default: the ``sampler`` hyper-parameter, ``auto``: Heun's probability-flow
@@ -222,23 +237,36 @@ class ScoreModel:
         (annealed), Langevin steps, or ODE steps. ``step_size`` ε in data units² (annealed: at
         σ_L). ``x_init``: starting points in data coordinates (default: σ_max·z for annealed and
         ODE samplers, uniform on ±3 data scales around the mean for plain Langevin).
+        ``batch_size``: sample that many at a time (:meth:`iter_samples`; default all at once).
         """
-        if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        parts = list(self.iter_samples(n_samples, random_state, sampler, x_init=x_init, steps=steps,
+                                       step_size=step_size, batch_size=batch_size or n_samples, **options))
+        x = torch.cat([p for p, _ in parts])
+        return (x, parts[-1][1]) if return_info else x
+
+    def iter_samples(self, n_samples: int, random_state=None, sampler: str | None = None, *,
+                     batch_size: int = 1000, x_init=None, steps=None, step_size=None, **options):
+        """Yield ``(samples, SamplerInfo)`` for ``n_samples`` in chunks of at most ``batch_size``
+        (data coordinates, on the CPU), so that memory stays bounded however many are asked for.
+        One random stream runs through the chunks: the same ``random_state`` and ``batch_size``
+        give the same samples. Arguments as :meth:`sample`; the NFE is per chunk."""
+        for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         g = _generator(random_state, self.device_)
         if x_init is not None:
             x_init = self.normalizer_.forward(torch.as_tensor(x_init, dtype=torch.float32).to(self.device_))
-        energy = self.network_ if self.run_.cfg.model == "energy" else None
-        with torch.no_grad():  # an energy model's score still differentiates inside
-            cfg = self.run_.cfg  # the validated configuration (the parameters may be strings)
-            x, info = run_sampler(sampler or cfg.sampler, score_function(self.network_, cfg.model),
-                                  self.data_shape_, n_samples, sigmas=self._sigmas_n(), generator=g,
-                                  energy=energy, x_init=x_init, steps=steps,
-                                  step_size=self._step_size_n(step_size),
-                                  steps_per_level=cfg.steps_per_level,
-                                  langevin_steps=cfg.langevin_steps, **options)
-        x = self.normalizer_.inverse(x).cpu()
-        return (x, info) if return_info else x
+        cfg = self.run_.cfg  # the validated configuration (the parameters may be strings)
+        energy = self.network_ if cfg.model == "energy" else None
+        for start in range(0, n_samples, batch_size):
+            n = min(batch_size, n_samples - start)
+            with torch.no_grad():  # an energy model's score still differentiates inside
+                x, info = run_sampler(sampler or cfg.sampler, score_function(self.network_, cfg.model),
+                                      self.data_shape_, n, sigmas=self._sigmas_n(), generator=g, energy=energy,
+                                      x_init=None if x_init is None else x_init[start:start + n], steps=steps,
+                                      step_size=self._step_size_n(step_size), steps_per_level=cfg.steps_per_level,
+                                      langevin_steps=cfg.langevin_steps, **options)
+            yield self.normalizer_.inverse(x).cpu(), info
 
     def _sigmas_n(self) -> torch.Tensor:
         return self.run_.sigmas.to(self.device_)

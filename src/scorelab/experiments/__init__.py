@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from . import digits, dsm_sigma, ebm_training, low_density, manifold, mixture_weights, noise_levels
+from . import dsm_sigma, ebm_training, images, low_density, manifold, mixture_weights, noise_levels
 from . import score_field, sliced_vs_exact
 from ._common import record_run
 
@@ -40,7 +40,8 @@ EXPERIMENTS = {
     "manifold": Experiment(manifold),
     "low-density": Experiment(low_density),
     "mixture-weights": Experiment(mixture_weights),
-    "digits": Experiment(digits),
+    "digits": Experiment(images, {"data": "digits"}, images.DIGITS_DESCRIPTION),
+    "mnist": Experiment(images, {"data": "mnist"}),
 }
 
 

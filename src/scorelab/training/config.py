@@ -44,12 +44,12 @@ OPTIONS = {
     # [model]
     "model": Option("model", "score", "str", "what the network outputs: a score (any vector field) or an energy (score = -grad E)", ("score", "energy")),
     "arch": Option("model", "auto", "str", "network: an MLP for points, a U-Net for images ('auto' picks by data)", ("auto", "mlp", "unet")),
-    "width": Option("model", "auto", "int", "hidden width of the MLP / base channels of the U-Net ('auto': 128 for the MLP, 32 for the U-Net)", minimum=1, auto=True),
+    "width": Option("model", "auto", "int", "hidden width of the MLP / base channels of the U-Net ('auto': 128 for the MLP, 16 for the U-Net)", minimum=1, auto=True),
     "depth": Option("model", 3, "int", "number of hidden layers of the MLP", minimum=1),
-    "levels": Option("model", "auto", "int", "resolutions of the U-Net, channels (1, 2, 2, ...) x width ('auto': 2 up to 16 pixels, 3 above)", minimum=1, auto=True),
+    "levels": Option("model", "auto", "int", "resolutions of the U-Net, channels (1, 2, 4, 4, ...) x width ('auto': 2 up to 16 pixels, 3 above)", minimum=1, auto=True),
     "res_blocks": Option("model", 1, "int", "residual blocks per resolution of the U-Net", minimum=1),
     "attention": Option("model", False, "bool", "self-attention at the U-Net's lowest resolution"),
-    "precondition": Option("model", "ncsn", "str", "how the U-Net's output becomes a score: ncsn (F/sigma) or edm (EDM's c_skip, c_out, c_in, c_noise); 'auto': edm for images", ("auto", "ncsn", "edm")),
+    "precondition": Option("model", "auto", "str", "how the U-Net's output becomes a score: ncsn (F/sigma) or edm (EDM's c_skip, c_out, c_in, c_noise); 'auto': edm for images", ("auto", "ncsn", "edm")),
     # [objective]
     "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),
     "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
@@ -65,14 +65,14 @@ OPTIONS = {
     "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2)", minimum=0, strict=True, auto=True),
     "sigma_min": Option("noise", "auto", "float", "smallest noise level, data units ('auto': 0.01 x data scale)", minimum=0, strict=True, auto=True),
     "n_levels": Option("noise", "auto", "int", "number of geometric noise levels ('auto': from the dimension, NCSNv2)", minimum=2, auto=True),
-    "sigma_sampling": Option("noise", "levels", "str", "how objective 'ncsn' draws sigma per sample: one of the geometric levels (NCSN), log-uniform between sigma_min and sigma_max, or log-normal (EDM: ln sigma ~ N(p_mean, p_std^2), normalised units); 'auto': log-normal for images, levels for points", ("auto", "levels", "log-uniform", "log-normal")),
+    "sigma_sampling": Option("noise", "auto", "str", "how objective 'ncsn' draws sigma per sample: one of the geometric levels (NCSN), log-uniform between sigma_min and sigma_max, or log-normal (EDM: ln sigma ~ N(p_mean, p_std^2), normalised units); 'auto': log-normal for images, levels for points", ("auto", "levels", "log-uniform", "log-normal")),
     "p_mean": Option("noise", -0.5, "float", "mean of ln sigma for log-normal sigma sampling (normalised units; EDM's -1.2 for data in [-1, 1])"),
     "p_std": Option("noise", 1.2, "float", "standard deviation of ln sigma for log-normal sigma sampling", minimum=0, strict=True),
-    "weighting": Option("noise", "sigma2", "str", "loss weight per sigma of objective 'ncsn': sigma2 (NCSN's lambda = sigma^2) or edm (EDM's lambda = (sigma^2 + 1)/sigma^2); 'auto': edm for images, sigma2 for points", ("auto", "sigma2", "edm")),
+    "weighting": Option("noise", "auto", "str", "loss weight per sigma of objective 'ncsn': sigma2 (NCSN's lambda = sigma^2) or edm (EDM's lambda = (sigma^2 + 1)/sigma^2); 'auto': edm for images, sigma2 for points", ("auto", "sigma2", "edm")),
     "normalize": Option("noise", "isotropic", "str", "data normalisation, stored and undone on output: isotropic (one scale), per-dim, none", ("isotropic", "per-dim", "none")),
     # [training]
-    "steps": Option("training", 12000, "int", "optimisation steps", minimum=1),
-    "batch_size": Option("training", 256, "int", "samples per step", minimum=1),
+    "steps": Option("training", "auto", "int", "optimisation steps ('auto': 12000 for points; for images 40000 above 16 pixels a side, 6000 up to 16)", minimum=1, auto=True),
+    "batch_size": Option("training", "auto", "int", "samples per step ('auto': 256 for points, 64 for images)", minimum=1, auto=True),
     "lr": Option("training", 2e-3, "float", "Adam learning rate (cosine-decayed to 5% at the end)", minimum=0, strict=True, maximum=10),
     "ema": Option("training", 0.999, "float", "EMA rate of the weights used for sampling (0: no EMA)", minimum=0, maximum=1, strict=False),
     "grad_clip": Option("training", 1.0, "float", "clip the gradient norm to this (0: no clipping)", minimum=0),
@@ -82,6 +82,7 @@ OPTIONS = {
     "checkpoint_every": Option("training", 1000, "int", "steps between checkpoints", minimum=1),
     "micro_batches": Option("training", 1, "int", "chunks of each batch, each with its own noise stream; torchrun processes split them, so results do not depend on the process count", minimum=1),
     "threads": Option("training", "auto", "int", "CPU threads while training ('auto': 1 for an MLP, whose small matrix products do not gain from more threads; torch's setting for the U-Net)", minimum=1, auto=True),
+    "precision": Option("training", "auto", "str", "arithmetic of the training forward pass: float32, or bfloat16 autocast (weights, optimiser and loss stay float32); 'auto': bfloat16 for the U-Net where the hardware computes it natively (CPUs with AVX-512 BF16, CUDA cards with bf16), float32 otherwise", ("auto", "float32", "bfloat16")),
     "seed": Option("training", 0, "int", "random seed (data split, initialisation, batches, noise)", minimum=0),
     "device": Option("training", "auto", "str", "auto (CUDA when present), cpu, cuda", ("auto", "cpu", "cuda")),
     "image_size": Option("training", "auto", "int", "resize images to this size ('auto': keep; they must then share one size)", minimum=2, auto=True),
@@ -147,7 +148,7 @@ def make_config(**values) -> SimpleNamespace:
     cfg = dict(DEFAULTS)
     for name, value in values.items():
         cfg[name] = check_value(name, value)
-    if cfg["batch_size"] % cfg["micro_batches"]:
+    if cfg["batch_size"] != "auto" and cfg["batch_size"] % cfg["micro_batches"]:
         raise ConfigError("training.micro_batches must divide training.batch_size")
     if cfg["objective"] == "cd" and cfg["model"] != "energy":
         raise ConfigError("objective.objective: 'cd' (contrastive divergence) needs model.model = 'energy'")

@@ -14,7 +14,8 @@ from .distributed import Topology, stream_generator
 from .logging import MetricsLog
 from .normalization import Normalizer
 from .run import Run
-from .setup import make_buffer, make_objective, network_arch, noise_levels, resolve_device, training_threads
+from .setup import (autocast_dtype, make_buffer, make_objective, network_arch, noise_levels, resolve_device,
+                    resolve_schedule, training_threads, with_autocast)
 
 RUN_FILES = (ckpt.CONFIG_FILE, ckpt.CHECKPOINT_FILE, "metrics.jsonl", "tensorboard")
 BATCH_STREAM = -1  # the noise stream that draws the batch indices; chunks use 0, 1, ...
@@ -117,6 +118,7 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
         stored, tensors, meta = Run.load(run_dir)
         keep = {k: getattr(cfg, k) for k in ("steps", "eval_every", "checkpoint_every", "device")}
         cfg = SimpleNamespace(**{**vars(stored.cfg), **keep})
+    cfg = resolve_schedule(cfg, dataset.kind, tuple(dataset.x.shape[1:]))
     if cfg.micro_batches % topo.world:
         raise ValueError(f"training.micro_batches ({cfg.micro_batches}) must be a multiple of the "
                          f"number of processes ({topo.world})")
@@ -163,7 +165,8 @@ def _loop(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Run:
 def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Run:
     run, cfg = state.run, state.run.cfg
     kind = run.data["kind"]
-    objective = make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer, kind)
+    dtype = autocast_dtype(cfg, network_arch(cfg, kind), x_train.device)
+    objective = with_autocast(make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer, kind), dtype)
     heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None, kind)
     log = MetricsLog(run_dir, state.step, cfg.steps, progress if topo.is_main else False)
     running, start = [], time.perf_counter()
