@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Small ops on 2 cores: busy-waiting OpenMP workers next to another busy process are slow.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup test demo bench experiments docs clean
+.PHONY: setup test demo bench bench-mnist experiments docs clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ docs: setup
 bench: setup
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/run.py
+
+bench-mnist: setup
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	$(PY) benchmarks/mnist_vs_diffusers.py --minutes $(or $(MINUTES),15)
 
 clean:
 	rm -rf $(VENV) runs

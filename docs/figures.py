@@ -3,7 +3,7 @@
     python docs/figures.py runs/docs        # after: scorelab demo --out runs/docs/demo
                                             #        scorelab experiment --all --out runs/docs/experiments
 
-The demo's figures become ``demo_NAME.png``, the digits experiment's ``digits_NAME.png``, and
+The demo's figures become ``demo_NAME.png``, the digits and mnist experiments' ``digits_NAME.png`` and ``mnist_NAME.png``, and
 every other experiment's keep their names (``ebm-training-5-seeds`` repeats ``ebm-training``'s
 figure and is skipped).
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 IMAGES = Path(__file__).resolve().parent / "images"
-PREFIX = {"digits": "digits_"}
+PREFIX = {"digits": "digits_", "mnist": "mnist_"}
 SKIP = {"ebm-training-5-seeds"}
 
 

@@ -3,7 +3,8 @@ import json
 
 from ._common import add_device, load_model, non_negative_int
 
-HELP = "evaluate a run on held-out data: denoising loss per sigma, energy distance vs the floor, NLL for energies"
+HELP = ("evaluate a run on held-out data: denoising loss per sigma, energy distance vs the floor, NLL for "
+        "energies; for digits and MNIST runs the Frechet distance vs its floor and the class fractions")
 
 
 def add_arguments(p):
@@ -30,6 +31,8 @@ def run(args) -> int:
             print(f"{key}:")
             for k, v in value.items():
                 print(f"  sigma={k:>10}  {v:.5g}")
+        elif isinstance(value, list):
+            print(f"{key:>24}  " + " ".join(f"{v:.3g}" for v in value))
         else:
             print(f"{key:>24}  {value:.5g}" if isinstance(value, float) else f"{key:>24}  {value}")
     return 0

@@ -15,6 +15,7 @@ from ..nn import score_from_energy
 from ..objectives import denoising_score_matching, sliced_score_matching
 from . import partition
 from .likelihood import bits_per_dim, ode_log_likelihood
+from .images import REFERENCES, image_report
 from .metrics import energy_distance
 
 GRID_MARGIN = 1.5  # the grid's box for log Z: the normalised points' range ± this many data scales
@@ -22,6 +23,8 @@ DENSITY_MARGIN = 3.0  # the same for the normaliser of score_samples (over the t
 EXACT_TRACE_DIM = 16  # log-likelihoods take the exact divergence up to this dimension, Hutchinson's above
 BPD_IMAGES = 64  # images in the bits/dim subset of ``evaluate``
 MAX_LEVELS = 1024
+FD_SAMPLES = 1000  # samples behind the Fréchet distance of evaluate
+IMAGE_KEYS = ("fd", "fd_floor", "fd_ratio", "n_samples", "class_fractions", "mean_confidence", "digits_present")
 
 
 def normalised(model):
@@ -211,11 +214,22 @@ def image_bits_per_dim(model, x: torch.Tensor, *, n_images: int = BPD_IMAGES, le
             "nfe": info["nfe"]}
 
 
+def image_reference(model) -> str | None:
+    """``"digits"`` or ``"mnist"`` when ``model`` was trained on that data set (its Fréchet
+    distance then has a classifier to judge it), else None."""
+    name = str(model.run_.data.get("name", "")).replace(":", "-").split("-")[0]  # "mnist-train": mnist
+    if model.data_kind_ != "images" or name not in REFERENCES:
+        return None
+    return name if model.n_features_in_ == REFERENCES[name][2] else None
+
+
 def evaluate(model, x: torch.Tensor, seed: int = 0, bpd_images: int = BPD_IMAGES, **sample_options) -> dict:
     """Held-out metrics of a fitted model on data ``x`` (data units): the denoising loss per σ
     (or the sliced score-matching loss of a noise-free model), :func:`sample_quality`, the NLL
-    of an energy model, and for images of a noise-conditional model bits/dim on ``bpd_images``
-    images (:func:`image_bits_per_dim`)."""
+    of an energy model, for a model of the digits or MNIST the Fréchet distance of
+    min(n, 1000) samples next to its floor, the class fractions and the classifier's confidence
+    (:func:`~scorelab.evaluation.images.image_report`), and for images of a noise-conditional
+    model bits/dim on ``bpd_images`` images (:func:`image_bits_per_dim`)."""
     x = check_shape(model, x)
     result = {"n_data": len(x), "objective": model.objective, "model": model.model}
     if len(model.sigmas_):
@@ -228,6 +242,11 @@ def evaluate(model, x: torch.Tensor, seed: int = 0, bpd_images: int = BPD_IMAGES
     result.update(sample_quality(model, x, seed, **sample_options))
     if model.model == "energy":
         result.update(energy_nll(model, x[:4096], seed))
+    reference = image_reference(model)
+    if reference is not None:
+        n = min(len(x), FD_SAMPLES)
+        report = image_report(model.sample(n, random_state=seed, batch_size=500, **sample_options), reference, seed=seed)
+        result.update({f"fd_{k}" if k in ("n_samples",) else k: report[k] for k in IMAGE_KEYS})
     if model.data_kind_ == "images" and model.objective == "ncsn" and bpd_images > 0:
         bpd = image_bits_per_dim(model, x, n_images=bpd_images, seed=seed)
         result.update({"bits_per_dim": bpd["bits_per_dim"], "bits_per_dim_se": bpd["bits_per_dim_se"],

@@ -150,7 +150,7 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     fixed_net = initial_network(reference, seed)
     x_norm = reference.normalizer_.forward(x_train)
     scale = reference.normalizer_.sigma_scale  # σ in normalised units = σ / scale
-    batch = reference.batch_size
+    batch = reference.run_.cfg.batch_size  # the resolved value ('auto' in the parameters)
 
     rows = []
     for sigma, model in models.items():

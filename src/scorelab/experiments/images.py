@@ -111,29 +111,33 @@ def sweep(model, data: str, grid: dict, annealed, n: int, seed: int, log=print) 
 
 
 def peak_memory(run_dir: Path, what: str, n: int = 0) -> dict:
-    """Peak resident memory (MiB) of one training step (``what="train"``) or of drawing ``n``
-    samples in batches of 500 into a .npy file (``"sample"``), in a fresh process, with the
-    same process's resident memory just before as the baseline. Sampling memory is that of one
+    """Peak resident memory (MiB, Linux's VmHWM, reset after the model is loaded) of three
+    training steps (``what="train"``) or of drawing ``n`` samples in batches of 500 into a .npy
+    file (``"sample"``), in a fresh process, next to its resident memory just before. Sampling memory is that of one
     batch whatever the sampler's step count, so it runs :data:`MEMORY_SAMPLER` (3 NFE)."""
     code = f"""
-import resource, json, sys, torch, tempfile, os
-torch.set_num_threads(torch.get_num_threads())
+import json, os, torch
 import scorelab
 from scorelab.data.save import save_array_chunks
-def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+def status(key):
+    line = next(l for l in open('/proc/self/status') if l.startswith(key + ':'))
+    return int(line.split()[1]) / 1024
 m = scorelab.load({str(run_dir)!r})
-before = rss()
+open('/proc/self/clear_refs', 'w').write('5')  # the peak (VmHWM) restarts from here
+before = status('VmRSS')
 if {what!r} == "train":
     from scorelab.training.setup import make_objective
     run = m.run_; run.net.train()
     opt = torch.optim.Adam(run.net.parameters())
     loss = make_objective(run.cfg, run.sigmas, run.net, None, run.data["kind"])
     x = m.normalizer_.forward(m.preview_[:run.cfg.batch_size])
-    l = loss(x, torch.Generator().manual_seed(0)); opt.zero_grad(); l.backward(); opt.step()
+    for _ in range(3):
+        l = loss(x, torch.Generator().manual_seed(0)); opt.zero_grad(); l.backward(); opt.step()
 else:
+    import tempfile
     path = os.path.join(tempfile.mkdtemp(), "s.npy")
     save_array_chunks(path, (x for x, _ in m.iter_samples({n}, 0, batch_size=500, **{MEMORY_SAMPLER!r})), {n}, m.data_shape_)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status('VmHWM')
 print(json.dumps({{"baseline_mib": before, "peak_mib": peak, "transient_mib": peak - before}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
