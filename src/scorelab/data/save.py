@@ -43,10 +43,7 @@ def save_array(path, x, *, overwrite: bool = False) -> Path:
                 np.save(f, a, allow_pickle=False)
             else:
                 np.savetxt(f, a, fmt="%.8g", delimiter=",")
-    try:
-        return atomic_write(path, write)
-    except (OSError, ValueError, TypeError) as exc:
-        raise DataError(f"{path}: cannot write ({one_line(exc)})") from exc
+    return _write_atomically(path, write)
 
 
 def save_array_chunks(path, chunks, n: int, shape: tuple, *, overwrite: bool = False) -> Path:
@@ -75,8 +72,12 @@ def save_array_chunks(path, chunks, n: int, shape: tuple, *, overwrite: bool = F
         if suffix == ".npy":
             out.flush()
             del out
+    return _write_atomically(path, write)
+
+
+def _write_atomically(path: Path, write) -> Path:
+    """``atomic_write(path, write)``, its failures as one-line :class:`DataError`."""
     try:
         return atomic_write(path, write)
     except (OSError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: cannot write ({one_line(exc)})") from exc
-

@@ -130,11 +130,13 @@ class ScoreModel:
         hooks = [h for h in (_grid_writer(cfg, Path(run_dir)) if run_dir and cfg.sample_every
                              and data.kind == "images" else None, callback) if h is not None]
 
+        snapshot = []  # made once: it holds the run's networks, which train in place
+
         def on_step(step, run):
-            snapshot = self._snapshot(run)
+            if not snapshot:
+                snapshot.append(self._snapshot(run))
             for hook in hooks:
-                hook(step, snapshot)
-            run.net.train()
+                hook(step, snapshot[0])
         run = train(cfg, data, run_dir, resume=resume, force=force, progress=progress,
                     on_step=on_step if hooks else None)
         return self._set_fitted(run)

@@ -24,7 +24,8 @@ EXACT_TRACE_DIM = 16  # log-likelihoods take the exact divergence up to this dim
 BPD_IMAGES = 64  # images in the bits/dim subset of ``evaluate``
 MAX_LEVELS = 1024
 FD_SAMPLES = 1000  # samples behind the Fréchet distance of evaluate
-IMAGE_KEYS = ("fd", "fd_floor", "fd_ratio", "n_samples", "class_fractions", "mean_confidence", "digits_present")
+IMAGE_KEYS = {k: k for k in ("fd", "fd_floor", "fd_ratio", "class_fractions", "mean_confidence", "digits_present")}
+IMAGE_KEYS["fd_n_samples"] = "n_samples"  # evaluate's key: image_report's
 
 
 def normalised(model):
@@ -246,7 +247,7 @@ def evaluate(model, x: torch.Tensor, seed: int = 0, bpd_images: int = BPD_IMAGES
     if reference is not None:
         n = min(len(x), FD_SAMPLES)
         report = image_report(model.sample(n, random_state=seed, batch_size=500, **sample_options), reference, seed=seed)
-        result.update({f"fd_{k}" if k in ("n_samples",) else k: report[k] for k in IMAGE_KEYS})
+        result.update({name: report[key] for name, key in IMAGE_KEYS.items()})
     if model.data_kind_ == "images" and model.objective == "ncsn" and bpd_images > 0:
         bpd = image_bits_per_dim(model, x, n_images=bpd_images, seed=seed)
         result.update({"bits_per_dim": bpd["bits_per_dim"], "bits_per_dim_se": bpd["bits_per_dim_se"],
