@@ -17,8 +17,9 @@ class Dataset:
     x: torch.Tensor
     kind: str  # "points" or "images"
     name: str
-    labels: torch.Tensor | None = None
+    labels: torch.Tensor | None = None  # what the source carries; class codes once ``classes`` is set
     columns: list[str] | None = None
+    classes: list[str] | None = None  # the sorted class names of a conditional model's labels
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -55,9 +55,30 @@ def _column(j: int, columns: list[str] | None) -> str:
     return f"column {j + 1}" + (f" ({columns[j]!r})" if columns and columns[j] else "")
 
 
-def load_table(path: Path) -> Dataset:
+def _is_header(row: list[str], label_column) -> bool:
+    """A first row with a non-number is a header, but for a label column given by index,
+    whose cells may be any text."""
+    j = parse_number(label_column) if isinstance(label_column, str) else label_column
+    if isinstance(j, int) and not isinstance(j, bool) and -len(row) <= j < len(row):
+        row = row[:j % len(row)] + row[j % len(row) + 1:]
+    return any(parse_number(cell) is None for cell in row)
+
+
+def _label_index(path: Path, label_column, columns, width: int) -> int:
+    """The index of the label column, given by header name or by index (from 0; −1 the last)."""
+    if isinstance(label_column, str) and columns and label_column.strip() in columns:
+        return columns.index(label_column.strip())
+    j = parse_number(label_column) if isinstance(label_column, str) else label_column
+    if not isinstance(j, int) or isinstance(j, bool) or not -width <= j < width:
+        names = f"; its columns: {', '.join(columns)}" if columns else " (the table has no header)"
+        raise DataError(f"{path}: no label column {label_column!r}{names} (or give an index 0..{width - 1})")
+    return j % width
+
+
+def load_table(path: Path, label_column=None) -> Dataset:
     """A .csv (comma) or .tsv (tab) table of numbers, one sample a row. A first row holding a
-    non-number is a header (kept as ``columns``); blank lines at the end are ignored."""
+    non-number is a header (kept as ``columns``); blank lines at the end are ignored.
+    ``label_column`` (a header name, or an index from 0) is taken out as the labels (any text)."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -68,16 +89,25 @@ def load_table(path: Path) -> Dataset:
     while rows and not "".join(rows[-1][1]).strip():
         rows.pop()
     columns = None
-    if rows and any(parse_number(cell) is None for cell in rows[0][1]):
+    if rows and _is_header(rows[0][1], label_column):
         columns = [cell.strip() for cell in rows.pop(0)[1]]
     if not rows:
         raise DataError(f"{path}: no data rows" + (" (only a header)" if columns else ""))
     first_line, width = (1, len(columns)) if columns else (rows[0][0], len(rows[0][1]))
-    values = []
     for line, row in rows:
         if len(row) != width:
             raise DataError(f"{path}: line {line}: expected {width} columns (as on line "
                             f"{first_line}), found {len(row)}")
+    labels = None
+    if label_column is not None:
+        j = _label_index(path, label_column, columns, width)
+        if width < 2:
+            raise DataError(f"{path}: the label column is the only column; no features are left")
+        labels = [row[j] for _, row in rows]
+        rows = [(line, row[:j] + row[j + 1:]) for line, row in rows]
+        columns = None if columns is None else columns[:j] + columns[j + 1:]
+    values = []
+    for line, row in rows:
         try:
             values.append([float(cell) for cell in row])
         except ValueError:
@@ -89,4 +119,4 @@ def load_table(path: Path) -> Dataset:
         i, j = np.argwhere(~np.isfinite(a))[0]
         raise DataError(f"{path}: line {rows[i][0]}, {_column(j, columns)}: "
                         f"{rows[i][1][j].strip()!r} is not a finite number")
-    return from_array(a, str(path), path.stem, columns=columns)
+    return from_array(a, str(path), path.stem, columns=columns, labels=labels)

@@ -31,16 +31,37 @@ def _hw(image_size, src: str) -> tuple[int, int]:
     return int(hw[0]), int(hw[1])
 
 
-def load_image_folder(folder: Path, image_size) -> Dataset:
-    """Every .png/.jpg/.jpeg file in ``folder`` (sorted by name; other files are ignored).
-    All grayscale: C = 1; otherwise all are converted to RGB, C = 3. Values are divided by 255."""
+def _image_files(folder: Path) -> list[Path]:
     try:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_TYPES
-                       and p.is_file())
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_TYPES and p.is_file())
     except OSError as exc:
         raise DataError(f"{folder}: cannot list this folder ({one_line(exc)})") from exc
+
+
+def load_image_folder(folder: Path, image_size) -> Dataset:
+    """Every .png/.jpg/.jpeg file in ``folder`` (sorted by name; other files are ignored), or,
+    for a folder holding no images but sub-folders of them, the images of every sub-folder
+    with the sub-folder's name as their label (one class per sub-folder, as torchvision's
+    ImageFolder). All grayscale: C = 1; otherwise all are converted to RGB, C = 3. Values are
+    divided by 255."""
+    files, labels = _image_files(folder), None
     if not files:
-        raise DataError(f"{folder}: a folder with no {', '.join(IMAGE_TYPES)} images in it")
+        try:
+            subs = sorted(p for p in folder.iterdir() if p.is_dir())
+        except OSError as exc:
+            raise DataError(f"{folder}: cannot list this folder ({one_line(exc)})") from exc
+        per_class = [(sub.name, _image_files(sub)) for sub in subs]
+        files = [f for _, fs in per_class for f in fs]
+        labels = [name for name, fs in per_class for _ in fs]
+    if not files:
+        raise DataError(f"{folder}: a folder with no {', '.join(IMAGE_TYPES)} images in it "
+                        "(nor sub-folders of them, one per class)")
+    data = _load_files(files, folder, image_size)
+    data.labels = labels
+    return data
+
+
+def _load_files(files: list[Path], folder: Path, image_size) -> Dataset:
     Image = optional_import("PIL.Image", str(folder), "reading images")
     images = [_open_image(Image, p) for p in files]
     if any(im.mode == "RGB" for im in images):

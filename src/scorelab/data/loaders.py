@@ -24,14 +24,22 @@ NAMED = {  # the data sets that packages ship
 
 
 def load_data(source, *, image_size: int | tuple | None = None, n_toy: int = 5000,
-              seed: int = 0) -> Dataset:
+              seed: int = 0, label_column: str | int | None = None) -> Dataset:
     """Load ``source``: a numpy array or torch tensor (1-D/2-D: points, 3-D (n, H, W) or 4-D
     (n, C, H, W): images), a path to a .npy/.npz/.csv/.tsv file or to a folder of
     .png/.jpg/.jpeg images, a named data set (``"digits"``, ``"digits:train"``, ``"digits:test"``;
     ``"mnist"`` = ``"mnist:train"``, ``"mnist:test"``, ``"mnist:all"``: see ``NAMED``), or
     ``"toy:NAME"`` / ``"toy:NAME?key=value&..."`` (``n_toy`` samples drawn with ``seed``).
     Images are resized (bilinear) to ``image_size`` (int or (H, W)) when it is given.
-    uint8 image arrays are divided by 255; other image arrays must already lie in [0, 1]."""
+    uint8 image arrays are divided by 255; other image arrays must already lie in [0, 1].
+
+    Labels come with the data where the source has them: digits and MNIST's digit, a toy
+    mixture's component, an image folder's sub-folder (a folder of class folders), and
+    ``label_column`` of a .csv/.tsv table (its header name, or its index counting from 0),
+    which is taken out of the features (see :mod:`scorelab.data.labels`)."""
+    if label_column is not None and not (isinstance(source, (str, os.PathLike))
+                                         and Path(source).suffix.lower() in (".csv", ".tsv")):
+        raise DataError(f"labels: a label column ({label_column!r}) applies to .csv/.tsv tables only")
     if isinstance(source, (np.ndarray, torch.Tensor)):
         src, data = "array", from_array(source, "array", "array")
     elif isinstance(source, str) and source.startswith("toy:"):
@@ -39,14 +47,14 @@ def load_data(source, *, image_size: int | tuple | None = None, n_toy: int = 500
     elif isinstance(source, str) and source in NAMED:
         src, data = source, NAMED[source]()
     elif isinstance(source, (str, os.PathLike)):
-        src, data = str(source), _load_path(Path(source), image_size)
+        src, data = str(source), _load_path(Path(source), image_size, label_column)
     else:
         raise DataError(f"{type(source).__name__}: not a data source; pass a path, an array, "
                         "'digits', 'mnist' or 'toy:NAME'")
     return data if image_size is None else resized(data, image_size, src)
 
 
-def _load_path(path: Path, image_size) -> Dataset:
+def _load_path(path: Path, image_size, label_column=None) -> Dataset:
     if not path.exists():
         hint = "" if path.suffix or os.sep in str(path) else f" (names: {', '.join(NAMED)}, toy:NAME)"
         raise DataError(f"no such file or directory: {path}{hint}")
@@ -58,7 +66,7 @@ def _load_path(path: Path, image_size) -> Dataset:
                         f"{', '.join(FILE_TYPES)} or a folder of {'/'.join(IMAGE_TYPES)} images")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    return load_table(path) if suffix in (".csv", ".tsv") else load_numpy(path)
+    return load_table(path, label_column) if suffix in (".csv", ".tsv") else load_numpy(path)
 
 
 def _load_toy(source: str, n: int, seed: int) -> Dataset:
@@ -79,5 +87,8 @@ def _load_toy(source: str, n: int, seed: int) -> Dataset:
         raise DataError(f"{source}: {one_line(exc)}; toy {name!r} takes {takes}") from exc
     except ValueError as exc:
         raise DataError(f"{source}: {one_line(exc)}") from exc
-    x = toy.sample(n, generator=torch.Generator().manual_seed(seed))
-    return from_array(x, source, source)
+    g = torch.Generator().manual_seed(seed)
+    if hasattr(toy, "sample_labelled"):  # a mixture: each sample's component is its class
+        x, k = toy.sample_labelled(n, generator=g)
+        return from_array(x, source, source, labels=k)
+    return from_array(toy.sample(n, generator=g), source, source)

@@ -115,15 +115,30 @@ class GaussianMixture:
     # ------------------------------------------------------------------ sampling
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw n points, (n, d) float32: a component k ~ Categorical(w), then x ~ N(mu_k, Sigma_k)."""
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator | None = None):
+        """``(x, k)``: n points (n, d) float32 and the component each was drawn from (n,) int64,
+        the class labels of a mixture whose components are the classes (same stream as ``sample``)."""
         if n == 0:
-            return torch.empty(0, self.dim)
+            return torch.empty(0, self.dim), torch.empty(0, dtype=torch.long)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.dim, generator=generator)
         means = self.means[k]
         if self.stds is not None:
-            return means + self.stds[k, None] * eps
+            return means + self.stds[k, None] * eps, k
         scaled = self._evals.float().sqrt()[k] * eps
-        return means + torch.einsum("nij,nj->ni", self._evecs.float()[k], scaled)
+        return means + torch.einsum("nij,nj->ni", self._evecs.float()[k], scaled), k
+
+    def component(self, k: int) -> "GaussianMixture":
+        """The k-th component alone, p(x | y = k) = N(mu_k, Sigma_k), as a one-component mixture
+        (so the exact conditional score at every sigma is its ``score``)."""
+        if not 0 <= k < self.n_components:
+            raise ValueError(f"component {k} is not in 0..{self.n_components - 1}")
+        if self.stds is not None:
+            return GaussianMixture(self.means[k:k + 1], [1.0], stds=self.stds[k:k + 1], name=f"{self.name}[{k}]")
+        return GaussianMixture(self.means[k:k + 1], [1.0], covariances=self.covariances[k:k + 1],
+                               name=f"{self.name}[{k}]")
 
     # ------------------------------------------------------------------ density and score
     def _components(self, x: torch.Tensor, sigma, with_score: bool):
@@ -159,6 +174,13 @@ class GaussianMixture:
         x = _as_points(x, self.dim)
         log_joint, _ = self._components(x, sigma, with_score=False)
         return torch.logsumexp(log_joint, dim=-1).to(x.dtype)
+
+    def log_posterior(self, x, sigma=0.0) -> torch.Tensor:
+        """log p_sigma(k | x) = log w_k + log N(x; mu_k, Sigma_k + sigma^2 I) - log p_sigma(x),
+        shape (n, K): the exact noisy-class posterior (the ideal classifier of classifier guidance)."""
+        x = _as_points(x, self.dim)
+        log_joint, _ = self._components(x, sigma, with_score=False)
+        return torch.log_softmax(log_joint, dim=-1).to(x.dtype)
 
     def score(self, x, sigma=0.0) -> torch.Tensor:
         """grad_x log p_sigma(x) = sum_k r_k(x) (Sigma_k + sigma^2 I)^{-1} (mu_k - x), shape (n, d).

@@ -20,13 +20,18 @@ import torch
 
 from ..core import as_sigma
 from ..data import Dataset, load_data
+from ..data.labels import resolve_class, with_labels
 from ..evaluation.report import log_likelihood
+from ..nn import Labelled
+from ..samplers.guidance import classifier_free_guidance, classifier_guidance
 from ..samplers.named import run_inpainting, run_sampler
 from ..training import Run, make_config, train
 from ..training.config import DEFAULTS as _D, OPTIONS
 from ..training.setup import resolve_device, score_function
 
 _UNSET = object()
+GUIDANCE_METHODS = ("free", "classifier")
+MAX_GUIDANCE = 100.0  # beyond this a guided score is all guidance: refused as a likely typo
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -56,12 +61,14 @@ class ScoreModel:
                + "\nFitted attributes: ``network_`` (the EMA network, in normalised coordinates), "
                  "``normalizer_``, ``sigmas_`` (training noise levels, data units, largest first), "
                  "``data_shape_``, ``data_kind_`` ('points' or 'images'), ``n_features_in_``, "
-                 "``preview_`` (up to 2000 training samples), ``history_`` (the logged losses), "
+                 "``preview_`` (up to 2000 training samples), ``classes_`` (class names of a "
+                 "class-conditional model, else empty), ``history_`` (the logged losses), "
                  "``run_`` (all of it, as saved), ``device_``.\n")
 
     def __init__(self, *, model=_D["model"], arch=_D["arch"], width=_D["width"], depth=_D["depth"],
                  levels=_D["levels"], res_blocks=_D["res_blocks"], attention=_D["attention"],
-                 precondition=_D["precondition"], objective=_D["objective"], sigma=_D["sigma"],
+                 precondition=_D["precondition"], label_dropout=_D["label_dropout"],
+                 objective=_D["objective"], sigma=_D["sigma"],
                  n_projections=_D["n_projections"], sliced_method=_D["sliced_method"],
                  fd_eps=_D["fd_eps"], cd_steps=_D["cd_steps"], cd_step_size=_D["cd_step_size"],
                  cd_alpha=_D["cd_alpha"], cd_buffer=_D["cd_buffer"], cd_reinit=_D["cd_reinit"],
@@ -72,10 +79,11 @@ class ScoreModel:
                  grad_clip=_D["grad_clip"], holdout=_D["holdout"], sample_every=_D["sample_every"],
                  eval_every=_D["eval_every"], checkpoint_every=_D["checkpoint_every"],
                  micro_batches=_D["micro_batches"], threads=_D["threads"],
-                 precision=_D["precision"], seed=_D["seed"], device=_D["device"],
+                 precision=_D["precision"], classifier_steps=_D["classifier_steps"],
+                 seed=_D["seed"], device=_D["device"],
                  image_size=_D["image_size"], sampler=_D["sampler"],
                  steps_per_level=_D["steps_per_level"], step_size=_D["step_size"],
-                 langevin_steps=_D["langevin_steps"]):
+                 guidance=_D["guidance"], langevin_steps=_D["langevin_steps"]):
         values = locals()
         for name in self._get_param_names():
             setattr(self, name, values[name])
@@ -123,10 +131,18 @@ class ScoreModel:
         """Train on ``X``: an array/tensor, a path (.npy .npz .csv .tsv, image folder) or a name
         (``toy:NAME``, ``digits``, ``mnist``). With ``run_dir`` checkpoints go there (see
         ``scorelab train``). ``callback(step, model)``, if given, is called after every step with
-        a fitted ScoreModel that shares the weights being trained (its EMA network samples)."""
+        a fitted ScoreModel that shares the weights being trained (its EMA network samples).
+
+        ``y`` makes the model class-conditional (s(x, σ | y), with label dropout for the
+        unconditional score): one label per sample (integers or strings), ``True`` for the
+        labels the data carry (digits, MNIST, a toy mixture's component, an image folder's
+        sub-folders), or a column of a .csv/.tsv table (its name, or index from 0)."""
         cfg = make_config(**self.get_params())
         size = None if cfg.image_size == "auto" else cfg.image_size
-        data = X if isinstance(X, Dataset) else load_data(X, image_size=size, seed=cfg.seed)
+        column = y if isinstance(y, (str, int)) and not isinstance(y, bool) else None
+        data = X if isinstance(X, Dataset) else load_data(X, image_size=size, seed=cfg.seed, label_column=column)
+        if y is not None:
+            data = with_labels(data, True if column is not None else y, "labels" if column is None else str(X))
         hooks = [h for h in (_grid_writer(cfg, Path(run_dir)) if run_dir and cfg.sample_every
                              and data.kind == "images" else None, callback) if h is not None]
 
@@ -154,6 +170,7 @@ class ScoreModel:
         self.data_kind_ = run.data["kind"]
         self.n_features_in_ = int(torch.tensor(self.data_shape_).prod())
         self.preview_ = run.preview
+        self.classes_ = list(run.classes)
         self.history_ = run.extra.get("history", [])
         self._log_z = None
         return self
@@ -227,8 +244,9 @@ class ScoreModel:
         return x
 
     # ---------------------------------------------------------------- sampling
-    def sample(self, n_samples: int, random_state=None, sampler: str | None = None, *, x_init=None,
-               steps=None, step_size=None, batch_size: int | None = None, return_info=False, **options):
+    def sample(self, n_samples: int, random_state=None, sampler: str | None = None, *, y=None,
+               guidance=None, guidance_method="free", x_init=None, steps=None, step_size=None,
+               batch_size: int | None = None, return_info=False, **options):
         """Draw ``n_samples`` in data coordinates.
 
         ``sampler`` (default: the ``sampler`` hyper-parameter, ``auto``: Heun's probability-flow
@@ -240,14 +258,25 @@ class ScoreModel:
         σ_L). ``x_init``: starting points in data coordinates (default: σ_max·z for annealed and
         ODE samplers, uniform on ±3 data scales around the mean for plain Langevin).
         ``batch_size``: sample that many at a time (:meth:`iter_samples`; default all at once).
+
+        Class-conditional models: ``y`` a class (name or index) for every sample, one per
+        sample, or ``"all"``: ``n_samples`` of each class in turn (``classes_`` order); None:
+        the unconditional model. ``guidance`` (default the ``guidance`` hyper-parameter):
+        classifier-free weight w, s = (1 + w)·s(x, σ | y) − w·s(x, σ), with
+        ``guidance_method="free"``; with ``"classifier"``, the scale γ of the trained
+        classifier's gradient, s = s(x, σ) + γ·∇ₓ log p(y | x, σ) (needs ``classifier_steps``).
+        See :mod:`scorelab.samplers.guidance`.
         """
-        parts = list(self.iter_samples(n_samples, random_state, sampler, x_init=x_init, steps=steps,
-                                       step_size=step_size, batch_size=batch_size or n_samples, **options))
+        n_total = n_samples * (len(self.classes_) if isinstance(y, str) and y == "all" else 1)
+        parts = list(self.iter_samples(n_samples, random_state, sampler, y=y, guidance=guidance,
+                                       guidance_method=guidance_method, x_init=x_init, steps=steps,
+                                       step_size=step_size, batch_size=batch_size or n_total, **options))
         x = torch.cat([p for p, _ in parts])
         return (x, parts[-1][1]) if return_info else x
 
     def iter_samples(self, n_samples: int, random_state=None, sampler: str | None = None, *,
-                     batch_size: int = 1000, x_init=None, steps=None, step_size=None, **options):
+                     batch_size: int = 1000, y=None, guidance=None, guidance_method="free", x_init=None,
+                     steps=None, step_size=None, **options):
         """Yield ``(samples, SamplerInfo)`` for ``n_samples`` in chunks of at most ``batch_size``
         (data coordinates, on the CPU), so that memory stays bounded however many are asked for.
         One random stream runs through the chunks: the same ``random_state`` and ``batch_size``
@@ -255,6 +284,8 @@ class ScoreModel:
         for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        labels = self._labels(y, n_samples)
+        n_samples = n_samples if labels is None else len(labels)
         g = _generator(random_state, self.device_)
         if x_init is not None:
             x_init = self.normalizer_.forward(torch.as_tensor(x_init, dtype=torch.float32).to(self.device_))
@@ -262,13 +293,56 @@ class ScoreModel:
         energy = self.network_ if cfg.model == "energy" else None
         for start in range(0, n_samples, batch_size):
             n = min(batch_size, n_samples - start)
+            score = self._guided_score(None if labels is None else labels[start:start + n], guidance, guidance_method)
             with torch.no_grad():  # an energy model's score still differentiates inside
-                x, info = run_sampler(sampler or cfg.sampler, score_function(self.network_, cfg.model),
+                x, info = run_sampler(sampler or cfg.sampler, score,
                                       self.data_shape_, n, sigmas=self._sigmas_n(), generator=g, energy=energy,
                                       x_init=None if x_init is None else x_init[start:start + n], steps=steps,
                                       step_size=self._step_size_n(step_size), steps_per_level=cfg.steps_per_level,
                                       langevin_steps=cfg.langevin_steps, **options)
             yield self.normalizer_.inverse(x).cpu(), info
+
+    def _labels(self, y, n: int):
+        """``y`` as class codes (int64, on the model's device): None stays None; ``"all"`` is
+        ``n`` of every class in turn; one class is repeated ``n`` times."""
+        if y is None:
+            return None
+        if not self.classes_:
+            raise ValueError("this model was trained without labels: fit(X, y) to sample a class")
+        if hasattr(y, "tolist"):  # a tensor or array: its numbers
+            y = y.tolist()
+        if isinstance(y, str) and y == "all":
+            codes = torch.arange(len(self.classes_)).repeat_interleave(n)
+        elif isinstance(y, (str, int)):
+            codes = torch.full((n,), resolve_class(y, self.classes_))
+        else:
+            codes = torch.tensor([resolve_class(v, self.classes_) for v in list(y)], dtype=torch.long)
+            if len(codes) != n:
+                raise ValueError(f"y: {len(codes)} labels for {n} samples")
+        return codes.to(self.device_)
+
+    def _guided_score(self, labels, guidance, method):
+        """The score function the samplers run, in normalised units: the model's own, or for a
+        class-conditional model s(x, σ | y) under guidance (:mod:`scorelab.samplers.guidance`)."""
+        cfg, net = self.run_.cfg, self.network_
+        w = cfg.guidance if guidance is None else guidance
+        if method not in GUIDANCE_METHODS:
+            raise ValueError(f"guidance_method must be one of {', '.join(GUIDANCE_METHODS)}, got {method!r}")
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w <= MAX_GUIDANCE:
+            raise ValueError(f"guidance must be a number in [0, {MAX_GUIDANCE:g}], got {w!r}")
+        if not self.classes_:
+            return score_function(net, cfg.model)
+        if labels is None:
+            return score_function(Labelled(net, None), cfg.model)
+
+        def labelled(x, sigma, y):
+            return score_function(Labelled(net, y), cfg.model)(x, sigma)
+        if method == "free":
+            return classifier_free_guidance(labelled, labels, float(w))
+        if self.run_.classifier is None:
+            raise ValueError("classifier guidance needs a classifier: train with classifier_steps > 0")
+        return classifier_guidance(score_function(Labelled(net, None), cfg.model), self.run_.classifier.log_prob,
+                                   labels, float(w))
 
     def _sigmas_n(self) -> torch.Tensor:
         return self.run_.sigmas.to(self.device_)
@@ -278,15 +352,19 @@ class ScoreModel:
         eps = self.run_.cfg.step_size if step_size is None else step_size
         return None if eps == "auto" else eps / self.normalizer_.sigma_scale**2
 
-    def inpaint(self, x, mask, random_state=None, *, steps=None, step_size=None) -> torch.Tensor:
+    def inpaint(self, x, mask, random_state=None, *, steps=None, step_size=None, y=None,
+                guidance=None, guidance_method="free") -> torch.Tensor:
         """Fill the entries of ``x`` where ``mask == 0`` consistently with those where ``mask == 1``
-        (kept exactly), by NCSN's annealed-Langevin inpainting (:func:`scorelab.samplers.inpaint`)."""
+        (kept exactly), by NCSN's annealed-Langevin inpainting (:func:`scorelab.samplers.inpaint`);
+        for a class-conditional model, as class ``y`` (one, or one per row) under ``guidance``
+        (as :meth:`sample`)."""
         x = torch.as_tensor(x, dtype=torch.float32).to(self.device_)
         if tuple(x.shape[1:]) != self.data_shape_:
             raise ValueError(f"x: shape {tuple(x.shape[1:])} does not match the model's {self.data_shape_}")
         mask = torch.as_tensor(mask, dtype=torch.float32).to(self.device_)
         with torch.no_grad():
-            out = run_inpainting(score_function(self.network_, self.run_.cfg.model), self.normalizer_.forward(x),
+            score = self._guided_score(self._labels(y, len(x)), guidance, guidance_method)
+            out = run_inpainting(score, self.normalizer_.forward(x),
                                  mask, sigmas=self._sigmas_n(), generator=_generator(random_state, self.device_),
                                  steps=steps, step_size=self._step_size_n(step_size),
                                  steps_per_level=self.run_.cfg.steps_per_level)

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..core import as_sigma, broadcast_like, sum_except_batch, sum_parts
 from .embedding import SigmaEmbedding
+from .labels import LabelEmbedding, labels_like
 from .taylor import silu_curved, silu_derivatives, silu_prime, silu_tangent, silu_vjp
 
 
@@ -145,29 +146,44 @@ class _Trunk(nn.Module):
 
 
 class _ConditionalMLP(nn.Module):
-    def __init__(self, dim, out_dim, width, depth, noise_conditional, sigma_data):
+    def __init__(self, dim, out_dim, width, depth, noise_conditional, sigma_data, n_classes=0):
         super().__init__()
-        if dim < 1 or width < 1 or depth < 1:
-            raise ValueError("dim, width and depth must be positive")
+        if dim < 1 or width < 1 or depth < 1 or n_classes < 0:
+            raise ValueError("dim, width and depth must be positive (n_classes non-negative)")
         self.dim, self.width, self.depth = dim, width, depth
-        self.noise_conditional, self.sigma_data = noise_conditional, sigma_data
+        self.noise_conditional, self.sigma_data, self.n_classes = noise_conditional, sigma_data, n_classes
         self.embed = SigmaEmbedding(width) if noise_conditional else None
-        self.trunk = _Trunk(dim, out_dim, width, depth, width if noise_conditional else None)
+        self.label_embed = LabelEmbedding(n_classes, width) if n_classes else None
+        self.trunk = _Trunk(dim, out_dim, width, depth, width if noise_conditional or n_classes else None)
 
-    def _prepare(self, x, sigma, v=None) -> "_Inputs":
+    def _prepare(self, x, sigma, v=None, y=None) -> "_Inputs":
         """The trunk's inputs for a batch: u = c_in(σ)·x flattened (and u' = c_in·v along a
         line), the conditioning, c_in and σ (None for an unconditional network, which ignores σ).
 
         The σ-embedding is computed once per distinct σ (a batch usually holds a few levels,
-        a sampler's batch just one) and gathered per sample."""
+        a sampler's batch just one) and gathered per sample; a class-conditional network adds
+        its label's embedding (``y``: (batch,) labels, None or −1 for none)."""
         u = x.reshape(x.shape[0], -1)
         u_dot = None if v is None else v.reshape(x.shape[0], -1)
-        if not self.noise_conditional:
-            return _Inputs(u, u_dot, None, None, None)
-        sigma = as_sigma(sigma, x)
-        levels, inverse = torch.unique(sigma, return_inverse=True)
-        c_in = torch.rsqrt(self.sigma_data**2 + sigma**2).unsqueeze(-1)
-        return _Inputs(u * c_in, None if v is None else u_dot * c_in, (self.embed(levels), inverse), c_in, sigma)
+        cond = c_in = None
+        if self.noise_conditional:
+            sigma = as_sigma(sigma, x)
+            levels, inverse = torch.unique(sigma, return_inverse=True)
+            c_in = torch.rsqrt(self.sigma_data**2 + sigma**2).unsqueeze(-1)
+            u, u_dot = u * c_in, None if v is None else u_dot * c_in
+            cond = (self.embed(levels), inverse)
+        if self.label_embed is not None:
+            cond = self._with_labels(cond, labels_like(y, x))
+        return _Inputs(u, u_dot, cond, c_in, sigma if self.noise_conditional else None)
+
+    def _with_labels(self, cond, y):
+        """The conditioning rows of each distinct (σ, label) pair: σ-embedding + label embedding."""
+        rows = self.label_embed(torch.arange(-1, self.n_classes, device=y.device))  # null first
+        if cond is None:
+            return rows, y + 1
+        emb, inverse = cond
+        pairs, pair_inverse = torch.unique(inverse * (self.n_classes + 1) + y + 1, return_inverse=True)
+        return emb[pairs // (self.n_classes + 1)] + rows[pairs % (self.n_classes + 1)], pair_inverse
 
 
 @dataclass
@@ -188,11 +204,12 @@ class ScoreMLP(_ConditionalMLP):
     """A score network: an unconstrained vector field ``s(x, σ)`` shaped like ``x``."""
 
     def __init__(self, dim: int, width: int = 128, depth: int = 3,
-                 noise_conditional: bool = False, sigma_data: float = 1.0):
-        super().__init__(dim, dim, width, depth, noise_conditional, sigma_data)
+                 noise_conditional: bool = False, sigma_data: float = 1.0, n_classes: int = 0):
+        super().__init__(dim, dim, width, depth, noise_conditional, sigma_data, n_classes)
 
-    def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
-        inp = self._prepare(x, sigma)
+    def forward(self, x: torch.Tensor, sigma=None, y=None) -> torch.Tensor:
+        """s(x, σ), or s(x, σ | y) for a class-conditional network (``y``: (batch,) labels)."""
+        inp = self._prepare(x, sigma, y=y)
         return inp.scaled(self.trunk(inp.u, inp.cond), x.shape)
 
     def jvp(self, x: torch.Tensor, sigma, v: torch.Tensor):
@@ -241,11 +258,11 @@ class EnergyMLP(_ConditionalMLP):
     """
 
     def __init__(self, dim: int, width: int = 128, depth: int = 3,
-                 noise_conditional: bool = False, sigma_data: float = 1.0):
-        super().__init__(dim, 1, width, depth, noise_conditional, sigma_data)
+                 noise_conditional: bool = False, sigma_data: float = 1.0, n_classes: int = 0):
+        super().__init__(dim, 1, width, depth, noise_conditional, sigma_data, n_classes)
 
-    def forward(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
-        inp = self._prepare(x, sigma)
+    def forward(self, x: torch.Tensor, sigma=None, y=None) -> torch.Tensor:
+        inp = self._prepare(x, sigma, y=y)
         return inp.scaled(self.trunk(inp.u, inp.cond), x.shape[:1])
 
     def directional_derivatives(self, x: torch.Tensor, sigma, v: torch.Tensor, with_score: bool = False):

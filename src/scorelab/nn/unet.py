@@ -16,6 +16,7 @@ from torch import nn
 
 from ..core import as_sigma, broadcast_like
 from .embedding import SigmaEmbedding
+from .labels import LabelEmbedding, labels_like
 
 
 class _ResBlock(nn.Module):
@@ -69,6 +70,8 @@ class ScoreUNet(nn.Module):
         sigma_data: the data's standard deviation σ_d, for c_in(σ) = 1/sqrt(σ_d² + σ²).
         groups: GroupNorm groups; every level's width must be divisible by it.
         attention: a self-attention block after each residual block of the lowest resolution.
+        n_classes: classes of a class-conditional network (0: none); ``forward(x, σ, y)`` adds
+            label y's embedding (−1: the null class, the unconditional score) to the noise's.
         precondition: how the network's output F becomes the score:
             ``"ncsn"``: s = F/σ (NCSNv2);
             ``"edm"``: s = (D − x)/σ² for the denoiser D = c_skip·x + c_out·F with EDM's
@@ -82,7 +85,7 @@ class ScoreUNet(nn.Module):
 
     def __init__(self, channels: int = 1, base_channels: int = 32, channel_mults=(1, 2),
                  num_res_blocks: int = 1, sigma_data: float = 0.5, groups: int = 8,
-                 attention: bool = False, precondition: str = "ncsn"):
+                 attention: bool = False, precondition: str = "ncsn", n_classes: int = 0):
         super().__init__()
         channel_mults = tuple(channel_mults)
         if channels < 1 or base_channels < 1 or num_res_blocks < 1 or not channel_mults:
@@ -96,6 +99,8 @@ class ScoreUNet(nn.Module):
         self.n_down = len(widths) - 1
         emb_dim = 4 * base_channels
         self.embed = SigmaEmbedding(emb_dim)
+        self.n_classes = n_classes
+        self.label_embed = LabelEmbedding(n_classes, emb_dim) if n_classes else None
         self.conv_in = nn.Conv2d(channels, widths[0], 3, padding=1)
 
         def blocks(in_ch, out_ch, attend):
@@ -115,7 +120,7 @@ class ScoreUNet(nn.Module):
         self.out = nn.Sequential(nn.GroupNorm(groups, widths[0]), nn.SiLU(),
                                  nn.Conv2d(widths[0], channels, 3, padding=1))
 
-    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma, y=None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.channels:
             raise ValueError(f"ScoreUNet: expected (batch, {self.channels}, H, W), got {tuple(x.shape)}")
         factor = 2**self.n_down
@@ -123,6 +128,8 @@ class ScoreUNet(nn.Module):
             raise ValueError(f"ScoreUNet: H and W must be divisible by {factor}, got {tuple(x.shape[2:])}")
         sigma = as_sigma(sigma, x)
         emb = self.embed(sigma)
+        if self.label_embed is not None:  # class-conditional: s(x, σ | y), y = −1 for none
+            emb = emb + self.label_embed(labels_like(y, x))
         c_in = torch.rsqrt(self.sigma_data**2 + sigma**2)
         h = self.conv_in(x * broadcast_like(c_in, x))
         skips = []

@@ -9,10 +9,12 @@ samples (and a :class:`SamplerInfo` with the NFE and, on request, the trajectory
 - ``ode.py``: the probability-flow ODE (Euler, Heun, DPM-Solver++(2M), adaptive) and
   predictor–corrector sampling of the reverse SDE;
 - ``inpainting.py``: annealed Langevin constrained to known coordinates;
+- ``guidance.py``: conditional scores (classifier-free and classifier guidance) as closures;
 - ``schedules.py``: noise schedules and NCSNv2's rules for choosing them;
 - ``named.py``: the samplers by name, with the defaults the estimator and the CLI use.
 """
 from ._base import SamplerInfo, tweedie_denoise
+from .guidance import classifier_free_guidance, classifier_guidance, conditional_score
 from .inpainting import inpaint
 from .langevin import annealed_langevin, langevin
 from .mala import mala, mala_step
@@ -23,4 +25,5 @@ from .schedules import (geometric_sigmas, karras_sigmas, max_pairwise_distance,
 __all__ = ["langevin", "annealed_langevin", "mala", "mala_step", "tweedie_denoise", "inpaint",
            "SamplerInfo", "geometric_sigmas", "karras_sigmas", "max_pairwise_distance",
            "ncsnv2_ratio", "ncsnv2_num_levels", "ncsnv2_step_size",
-           "euler", "heun", "dpmpp_2m", "ode_adaptive", "predictor_corrector"]
+           "euler", "heun", "dpmpp_2m", "ode_adaptive", "predictor_corrector",
+           "classifier_free_guidance", "classifier_guidance", "conditional_score"]

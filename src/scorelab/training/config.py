@@ -50,6 +50,7 @@ OPTIONS = {
     "res_blocks": Option("model", 1, "int", "residual blocks per resolution of the U-Net", minimum=1),
     "attention": Option("model", False, "bool", "self-attention at the U-Net's lowest resolution"),
     "precondition": Option("model", "auto", "str", "how the U-Net's output becomes a score: ncsn (F/sigma) or edm (EDM's c_skip, c_out, c_in, c_noise); 'auto': edm for images", ("auto", "ncsn", "edm")),
+    "label_dropout": Option("model", 0.1, "float", "class-conditional models (trained with labels): probability that a training label is replaced by the null class, so that one network gives s(x, sigma | y) and s(x, sigma) (classifier-free guidance)", minimum=0, maximum=1),
     # [objective]
     "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),
     "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
@@ -83,6 +84,7 @@ OPTIONS = {
     "micro_batches": Option("training", 1, "int", "chunks of each batch, each with its own noise stream; torchrun processes split them, so results do not depend on the process count", minimum=1),
     "threads": Option("training", "auto", "int", "CPU threads while training ('auto': 1 for an MLP, whose small matrix products do not gain from more threads; torch's setting for the U-Net)", minimum=1, auto=True),
     "precision": Option("training", "auto", "str", "arithmetic of the training forward pass: float32, or bfloat16 autocast (weights, optimiser and loss stay float32); 'auto': bfloat16 for the U-Net where the hardware computes it natively (CPUs with AVX-512 BF16, CUDA cards with bf16), float32 otherwise", ("auto", "float32", "bfloat16")),
+    "classifier_steps": Option("training", 0, "int", "class-conditional models: steps of a noise-conditional classifier p(y | x, sigma) trained after the score model, for classifier guidance (0: none)", minimum=0),
     "seed": Option("training", 0, "int", "random seed (data split, initialisation, batches, noise)", minimum=0),
     "device": Option("training", "auto", "str", "auto (CUDA when present), cpu, cuda", ("auto", "cpu", "cuda")),
     "image_size": Option("training", "auto", "int", "resize images to this size ('auto': keep; they must then share one size)", minimum=2, auto=True),
@@ -90,6 +92,7 @@ OPTIONS = {
     "sampler": Option("sampling", "auto", "str", "default sampler of 'scorelab sample' and 'eval' ('auto': heun, the probability-flow ODE with 35 NFE, for noise-conditional models; langevin otherwise)", SAMPLERS),
     "steps_per_level": Option("sampling", default_of(run_sampler, "steps_per_level"), "int", "annealed Langevin steps per noise level", minimum=1),
     "step_size": Option("sampling", "auto", "float", "Langevin step size eps (annealed: at the smallest sigma), data units squared ('auto': 0.35 sigma_min^2 for annealed Langevin, 0.01 data scales^2 for plain Langevin and MALA)", minimum=0, strict=True, auto=True),
+    "guidance": Option("sampling", 0.0, "float", "class-conditional models: default guidance strength (classifier-free: w in (1 + w) s(x | y) - w s(x); classifier: the scale of grad log p(y | x))", minimum=0),
     "langevin_steps": Option("sampling", default_of(run_sampler, "langevin_steps"), "int", "steps of plain Langevin / MALA", minimum=1),
 }
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import torch
 
 from . import checkpoint as ckpt
+from .classifier import train_classifier
 from .distributed import Topology, stream_generator
 from .logging import MetricsLog
 from .normalization import Normalizer
@@ -81,6 +82,7 @@ class _State:
         g = stream_generator(run.cfg.seed, 0, BATCH_STREAM - 1, device)
         self.buffer = make_buffer(run.cfg, tuple(run.data["shape"]), g, device)
         self.step = 0
+        self.labels = None  # (train, held-out) class codes of a conditional model
 
     def save(self, run_dir):
         opt_tensors, groups = ckpt.optimizer_state(self.opt)
@@ -129,18 +131,26 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
     sigmas = noise_levels(cfg, x_train, normalizer.sigma_scale)
     info = {"name": dataset.name, "kind": dataset.kind, "shape": list(dataset.x.shape[1:]),
             "n_train": len(train_idx), "n_holdout": len(hold_idx)}
+    labels = None  # class codes of the training and held-out samples, for a conditional model
+    if dataset.classes is not None:
+        info["classes"] = list(dataset.classes)
+        codes = torch.as_tensor(dataset.labels, dtype=torch.long)
+        labels = (codes[train_idx].to(device), codes[hold_idx][:2048].to(device))
     torch.manual_seed(cfg.seed)
     run = Run.new(cfg, info, normalizer, sigmas, device)
     run.preview = dataset.x[train_idx][:2000].float().contiguous()
     state = _State(run, device)
     if resume:
-        if stored.data["shape"] != info["shape"] or stored.data["n_train"] != info["n_train"]:
+        if stored.data["shape"] != info["shape"] or stored.data["n_train"] != info["n_train"] \
+                or stored.classes != info.get("classes", []):
             raise RunDirError(f"{run_dir}: the data differ from the data this run was trained on")
         run.net.load_state_dict(stored.net.state_dict())
         run.ema_net.load_state_dict(stored.ema_net.state_dict())
+        run.classifier = stored.classifier
         state.restore(tensors, meta, Path(run_dir) / ckpt.CHECKPOINT_FILE)
     elif run_dir is not None and topo.is_main:
         state.save(run_dir)  # step 0: the directory is a loadable run from the start
+    state.labels = labels
     return _loop(state, x_train, x_hold, run_dir if topo.is_main else None, progress, topo,
                  on_step if topo.is_main else None)
 
@@ -166,8 +176,10 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
     run, cfg = state.run, state.run.cfg
     kind = run.data["kind"]
     dtype = autocast_dtype(cfg, network_arch(cfg, kind), x_train.device)
-    objective = with_autocast(make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer, kind), dtype)
-    heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None, kind)
+    labelled = state.labels is not None
+    objective = with_autocast(make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer, kind,
+                                             labelled), dtype)
+    heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None, kind, labelled)
     log = MetricsLog(run_dir, state.step, cfg.steps, progress if topo.is_main else False)
     running, start = [], time.perf_counter()
     try:
@@ -182,7 +194,8 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
                 record = {"step": state.step, "loss": sum(running) / len(running),
                           "lr": learning_rate(cfg, state.step), "seconds": time.perf_counter() - start}
                 if len(x_hold) and cfg.objective != "cd":
-                    record["heldout"] = _heldout(heldout_objective, x_hold, cfg.seed)
+                    record["heldout"] = _heldout(heldout_objective, x_hold, cfg.seed,
+                                                 state.labels[1] if labelled else None)
                 log.log(record)
                 running = []
             if run_dir is not None and (state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps):
@@ -191,6 +204,10 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
         log.close()
     topo.barrier()
     run.extra["history"] = log.history
+    if labelled and cfg.classifier_steps and run.classifier is None:
+        train_classifier(run, x_train, state.labels[0], cfg.classifier_steps)
+        if run_dir is not None:
+            state.save(run_dir)
     return run
 
 
@@ -207,7 +224,9 @@ def _optimisation_step(state, objective, x_train, topo) -> float:
     loss = 0.0
     for k in topo.chunks(cfg.micro_batches):
         gk = stream_generator(cfg.seed, state.step, k, device)
-        loss = loss + objective(x_train[idx[k * chunk:(k + 1) * chunk]], gk) / cfg.micro_batches
+        part = idx[k * chunk:(k + 1) * chunk]
+        labels = () if state.labels is None else (state.labels[0][part],)
+        loss = loss + objective(x_train[part], gk, *labels) / cfg.micro_batches
     if not torch.isfinite(loss):
         raise FloatingPointError(
             f"training diverged at step {state.step + 1} (loss is {loss.item()}): lower training.lr "
@@ -225,7 +244,7 @@ def _optimisation_step(state, objective, x_train, topo) -> float:
     return loss.item()
 
 
-def _heldout(objective, x_hold, seed) -> float:
+def _heldout(objective, x_hold, seed, y_hold=None) -> float:
     g = stream_generator(seed, 0, BATCH_STREAM - 2, x_hold.device)
     with torch.enable_grad():  # objectives differentiate in x; the EMA network has no grad
-        return float(objective(x_hold, g).detach())
+        return float(objective(x_hold, g, *(() if y_hold is None else (y_hold,))).detach())

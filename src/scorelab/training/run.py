@@ -23,6 +23,8 @@ from .setup import build_network, network_arch, network_width
 
 CONFIG_KEYS = {"format", "config", "data", "normalize", "versions"}  # what config.json holds
 DATA_KEYS = {"name": str, "kind": str, "shape": list, "n_train": int, "n_holdout": int}
+OPTIONAL_DATA_KEYS = {"classes": list}  # a class-conditional run's sorted class names
+CLASSIFIER_WIDTH = 64
 _JSON_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool}
 
 
@@ -36,11 +38,22 @@ class Run:
     data: dict  # name, kind, shape, n_train, n_holdout
     preview: torch.Tensor | None = None  # up to 2000 training samples (data units), for plots
     extra: dict = field(default_factory=dict)
+    classifier: torch.nn.Module | None = None  # p(y | x, σ) for classifier guidance, normalised units
 
     @classmethod
     def new(cls, cfg, data: dict, normalizer: Normalizer, sigmas: torch.Tensor, device) -> "Run":
-        net = build_network(cfg, tuple(data["shape"]), data["kind"]).to(device)
+        net = build_network(cfg, tuple(data["shape"]), data["kind"], len(data.get("classes", ()))).to(device)
         return cls(cfg, net, copy.deepcopy(net).requires_grad_(False), normalizer, sigmas, data)
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names of a class-conditional run (empty otherwise)."""
+        return self.data.get("classes", [])
+
+    def new_classifier(self, device) -> torch.nn.Module:
+        """An untrained :class:`NoisyClassifier` for this run's data and classes."""
+        from ..nn import NoisyClassifier
+        return NoisyClassifier(tuple(self.data["shape"]), len(self.classes), CLASSIFIER_WIDTH).to(device)
 
     def config_json(self) -> dict:
         return {"format": ckpt.FORMAT, "config": vars(self.cfg), "data": self.data,
@@ -50,8 +63,9 @@ class Run:
 
     def tensors(self) -> dict:
         preview = {} if self.preview is None else {"data.preview": self.preview}
+        classifier = {} if self.classifier is None else ckpt.module_state("classifier", self.classifier)
         return {**ckpt.module_state("model", self.net), **ckpt.module_state("ema", self.ema_net),
-                **self.normalizer.state(), "sigmas": self.sigmas, **preview}
+                **self.normalizer.state(), "sigmas": self.sigmas, **preview, **classifier}
 
     def save(self, run_dir: Path, extra_tensors=None, metadata=None) -> None:
         """Write the run (and optional training state) atomically into ``run_dir``.
@@ -119,6 +133,11 @@ class Run:
         run.preview = preview
         ckpt.load_module_state(run.net, tensors, "model", path)
         ckpt.load_module_state(run.ema_net, tensors, "ema", path)
+        if any(k.startswith("classifier.") for k in tensors):
+            if len(run.classes) < 2:
+                raise ckpt.CheckpointError(f"{path}: a classifier is stored but the run has no classes")
+            run.classifier = run.new_classifier(device).requires_grad_(False)
+            ckpt.load_module_state(run.classifier, tensors, "classifier", path)
         return run, tensors, meta
 
 
@@ -149,9 +168,12 @@ def _checked_config(meta_json: dict, run_dir: Path):
                     or isinstance(value, bool) != (opt.kind == "bool")):
                 raise ValueError(f"{opt.section}.{name} = {value!r} is not of type {opt.kind}")
         cfg = make_config(**values)
-        if set(data) != set(DATA_KEYS) or not all(
+        if not set(DATA_KEYS) <= set(data) <= set(DATA_KEYS) | set(OPTIONAL_DATA_KEYS) or not all(
                 isinstance(data[k], t) and not isinstance(data[k], bool) for k, t in DATA_KEYS.items()):
-            raise ValueError(f"'data' must hold exactly {', '.join(DATA_KEYS)} with their types")
+            raise ValueError(f"'data' must hold exactly {', '.join(DATA_KEYS)} (and optionally "
+                             f"{', '.join(OPTIONAL_DATA_KEYS)}) with their types")
+        if "classes" in data:
+            _check_classes(data["classes"])
         shape = data["shape"]
         if not (1 <= len(shape) <= 3 and all(isinstance(s, int) and not isinstance(s, bool)
                                              and 0 < s <= 1 << 20 for s in shape)):
@@ -163,3 +185,10 @@ def _checked_config(meta_json: dict, run_dir: Path):
     except (ConfigError, KeyError, TypeError, ValueError) as e:
         raise ckpt.CheckpointError(f"{run_dir / ckpt.CONFIG_FILE}: invalid ({e})") from None
     return cfg, data
+
+
+def _check_classes(classes) -> None:
+    """Class names: a list of at least 2 distinct, non-empty strings, at most 100,000."""
+    if not (isinstance(classes, list) and 2 <= len(classes) <= 100_000
+            and all(isinstance(c, str) and c.strip() for c in classes) and len(set(classes)) == len(classes)):
+        raise ValueError("'data.classes' must be a list of at least 2 distinct, non-empty strings")

@@ -1,7 +1,7 @@
 """From a configuration and data to the pieces of a run: noise levels, network, objective."""
 import torch
 
-from ..nn import EnergyMLP, ScoreMLP, score_from_energy
+from ..nn import EnergyMLP, Labelled, ScoreMLP, drop_labels, score_from_energy
 from ..objectives import (ReplayBuffer, contrastive_divergence, denoising_score_matching,
                           exact_score_matching, log_normal_denoising_score_matching,
                           log_uniform_denoising_score_matching, multiscale_denoising_score_matching,
@@ -102,15 +102,22 @@ def with_autocast(objective, dtype):
     if dtype is None:
         return objective
 
-    def loss(x, g):
+    def loss(x, g, *labels):
         with torch.autocast(x.device.type, dtype=dtype):
-            return objective(x, g).float()
+            return objective(x, g, *labels).float()
     return loss
 
 
-def build_network(cfg, shape: tuple, kind: str) -> torch.nn.Module:
-    """An MLP for points (flattened), a U-Net for images; noise-conditional for ``ncsn``."""
+LABELLED_OBJECTIVES = ("ncsn", "dsm")  # objectives that train on labels (denoising)
+
+
+def build_network(cfg, shape: tuple, kind: str, n_classes: int = 0) -> torch.nn.Module:
+    """An MLP for points (flattened), a U-Net for images; noise-conditional for ``ncsn``;
+    class-conditional with ``n_classes`` (a label embedding beside the noise's)."""
     conditional = cfg.objective == "ncsn"
+    if n_classes and cfg.objective not in LABELLED_OBJECTIVES:
+        raise ValueError(f"labels: class-conditional training needs objective "
+                         f"{' or '.join(LABELLED_OBJECTIVES)}, not {cfg.objective!r}")
     arch = network_arch(cfg, kind)
     width = network_width(cfg, arch)
     if arch == "unet":
@@ -123,10 +130,11 @@ def build_network(cfg, shape: tuple, kind: str) -> torch.nn.Module:
         return ScoreUNet(channels=shape[0], base_channels=width,
                          channel_mults=tuple(min(2**i, 4) for i in range(unet_levels(cfg, shape))),
                          num_res_blocks=cfg.res_blocks, attention=cfg.attention,
-                         precondition="edm" if edm else "ncsn", sigma_data=1.0 if edm else 0.5)
+                         precondition="edm" if edm else "ncsn", sigma_data=1.0 if edm else 0.5,
+                         n_classes=n_classes)
     dim = int(torch.tensor(shape).prod())
     cls = EnergyMLP if cfg.model == "energy" else ScoreMLP
-    return cls(dim, width=width, depth=cfg.depth, noise_conditional=conditional)
+    return cls(dim, width=width, depth=cfg.depth, noise_conditional=conditional, n_classes=n_classes)
 
 
 def score_function(net: torch.nn.Module, model: str):
@@ -141,9 +149,21 @@ def make_buffer(cfg, shape, generator, device):
                         device=device)
 
 
-def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None, kind: str = "points"):
-    """``loss(x, generator)`` for the configured objective, on normalised data of ``kind``."""
-    score = score_function(net, cfg.model)
+def make_objective(cfg, sigmas: torch.Tensor, net: torch.nn.Module, buffer=None, kind: str = "points",
+                   labelled: bool = False):
+    """``loss(x, generator)`` for the configured objective, on normalised data of ``kind``;
+    ``labelled``: ``loss(x, generator, y)`` for a class-conditional network, each label
+    dropped to the null class with probability ``label_dropout`` (drawn from ``generator``)."""
+    if not labelled:
+        return _objective(cfg, score_function(net, cfg.model), sigmas, net, buffer, kind)
+
+    def loss(x, g, y):
+        score = score_function(Labelled(net, drop_labels(y, cfg.label_dropout, g)), cfg.model)
+        return _objective(cfg, score, sigmas, net, buffer, kind)(x, g)
+    return loss
+
+
+def _objective(cfg, score, sigmas, net, buffer, kind):
     name = cfg.objective
     if name == "ncsn":
         return _multiscale_objective(cfg, score, sigmas, kind)
