@@ -29,6 +29,29 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def class_list(text, classes: list[str], n: int):
+    """``--class``: None (unconditional), ``all``, or K / K1,K2,... (names or indices), as one
+    class name per sample, ``n`` of each class in turn."""
+    if text is None:
+        return None
+    if not classes:
+        raise ValueError("--class: this run was trained without labels (scorelab train ... --labels)")
+    from ..data.labels import resolve_class
+    wanted = list(range(len(classes))) if text.strip() == "all" else [
+        resolve_class(k, classes) for k in text.split(",")]
+    return [classes[k] for k in wanted for _ in range(n)]
+
+
 DEVICES = ("auto", "cpu", "cuda")
 
 

@@ -11,7 +11,7 @@ for _name, _opt in OPTIONS.items():
         f"  {_opt.section}.{_name} = {_opt.default!r}\n      {_opt.help}"
         + (f" [{'|'.join(_opt.choices)}]" if _opt.choices else ""))
 EPILOG = ("DATA: a .npy/.npz/.csv/.tsv file, a folder of PNG/JPEG images, toy:NAME "
-          "(lecture, eight_gaussians, rings, checkerboard, two_moons, swiss_roll, curve) or digits.\n\n"
+          "(lecture, eight_gaussians, rings, checkerboard, two_moons, swiss_roll, curve), digits or mnist.\n\n"
           "Configuration keys (set in --config FILE.toml under [section], or with --set section.key=value);"
           " defaults shown:\n" + "\n".join("\n".join(v) for v in _SECTIONS.values())
           + "\n\nExample: scorelab train data.csv --out runs/mine --set training.steps=5000")
@@ -20,6 +20,10 @@ EPILOG = ("DATA: a .npy/.npz/.csv/.tsv file, a folder of PNG/JPEG images, toy:NA
 def add_arguments(p):
     p.add_argument("data", metavar="DATA", help="the training data (see below)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory to write (checkpoints, metrics.jsonl, config.json)")
+    p.add_argument("--labels", nargs="?", const=True, default=None, metavar="COLUMN",
+                   help="train a class-conditional model: alone, on the labels DATA carries (digits, mnist, "
+                        "a toy mixture's component, an image folder's sub-folders); with COLUMN, on that "
+                        "column of a .csv/.tsv table (header name, or index from 0), taken out of the features")
     p.add_argument("--config", metavar="FILE.toml", help="a TOML file of [section] tables overriding the defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration key, e.g. training.steps=5000 (repeatable; wins over --config)")
@@ -40,11 +44,13 @@ def run(args) -> int:
         values["seed"] = args.seed
     if args.device is not None:
         values["device"] = args.device
-    model = ScoreModel(**values).fit(args.data, run_dir=Path(args.out), resume=args.resume, force=args.force,
-                                     progress=False if args.quiet else None)
+    model = ScoreModel(**values).fit(args.data, y=args.labels, run_dir=Path(args.out), resume=args.resume,
+                                     force=args.force, progress=False if args.quiet else None)
     last = model.history_[-1] if model.history_ else {}
     held = f", held-out loss {last['heldout']:.4g}" if "heldout" in last else ""
     data = model.run_.data
+    classes = f", {len(model.classes_)} classes" if model.classes_ else ""
     print(f"trained {model.run_.cfg.steps} steps on {data['name']} ({data['n_train'] + data['n_holdout']} "
-          f"samples, shape {model.data_shape_}){held}; {len(model.sigmas_)} noise levels; run saved to {args.out}")
+          f"samples, shape {model.data_shape_}{classes}){held}; {len(model.sigmas_)} noise levels; "
+          f"run saved to {args.out}")
     return 0

@@ -23,14 +23,13 @@ from ..data import Dataset, load_data
 from ..data.labels import resolve_class, with_labels
 from ..evaluation.report import log_likelihood
 from ..nn import Labelled
-from ..samplers.guidance import classifier_free_guidance, classifier_guidance
+from ..samplers.guidance import GUIDANCE_METHODS, classifier_free_guidance, classifier_guidance
 from ..samplers.named import run_inpainting, run_sampler
 from ..training import Run, make_config, train
 from ..training.config import DEFAULTS as _D, OPTIONS
 from ..training.setup import resolve_device, score_function
 
 _UNSET = object()
-GUIDANCE_METHODS = ("free", "classifier")
 MAX_GUIDANCE = 100.0  # beyond this a guided score is all guidance: refused as a likely typo
 
 
@@ -188,12 +187,15 @@ class ScoreModel:
         xn = self.normalizer_.forward(x.to(self.device_))
         return x, xn, sig.to(xn) / self.normalizer_.sigma_scale
 
-    def score_fn(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
+    def score_fn(self, x: torch.Tensor, sigma=None, *, y=None, guidance=0.0,
+                 guidance_method="free") -> torch.Tensor:
         """The trained score ∇ₓ log p_σ(x) in data coordinates, on the library's contract
         ``score_fn(x, sigma)`` (σ in data units: a number or one per sample; default the
-        smallest training σ), so a fitted model can be handed to any sampler or objective."""
+        smallest training σ), so a fitted model can be handed to any sampler or objective.
+        A class-conditional model gives ∇ₓ log p_σ(x | y) for class ``y`` (one, or one per
+        row), guided as in :meth:`sample` (``guidance`` 0: the plain conditional score)."""
         x, xn, sigma_n = self._inputs(x, sigma)
-        s = score_function(self.network_, self.run_.cfg.model)(xn, sigma_n)
+        s = self._guided_score(self._labels(y, len(x)), guidance, guidance_method)(xn, sigma_n)
         return self.normalizer_.score_to_data(s).to(x.device)
 
     def energy(self, x: torch.Tensor, sigma=None) -> torch.Tensor:
@@ -203,8 +205,9 @@ class ScoreModel:
         x, xn, sigma_n = self._inputs(x, sigma)
         return self.network_(xn, sigma_n).to(x.device)
 
-    def score_samples(self, X) -> torch.Tensor:
-        """Each row's log-likelihood log p(x), in nats and data units (float64, shape (n,)).
+    def score_samples(self, X, y=None) -> torch.Tensor:
+        """Each row's log-likelihood log p(x), in nats and data units (float64, shape (n,));
+        for a class-conditional model and a class ``y``, log p(x | y).
 
         Noise-conditional models: log p_σ of the data blurred to the smallest training σ,
         through the probability-flow ODE (exact divergence up to 16 dimensions, Hutchinson's
@@ -214,7 +217,7 @@ class ScoreModel:
         See :func:`scorelab.evaluation.report.log_likelihood`.
         """
         x = self._data(X)
-        log_p, info = log_likelihood(self, x, seed=self.run_.cfg.seed, log_z=self._log_z)
+        log_p, info = log_likelihood(self, x, seed=self.run_.cfg.seed, log_z=self._log_z, y=y)
         if self.run_.cfg.model == "energy":
             self._log_z = info["log_z"]
         return log_p

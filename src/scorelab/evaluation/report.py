@@ -28,10 +28,13 @@ IMAGE_KEYS = {k: k for k in ("fd", "fd_floor", "fd_ratio", "class_fractions", "m
 IMAGE_KEYS["fd_n_samples"] = "n_samples"  # evaluate's key: image_report's
 
 
-def normalised(model):
+def normalised(model, y=None):
     """``(score_fn, sigmas, device)`` of a fitted model in its own normalised coordinates
-    (x_n = ``normalizer_.forward(x)``, σ_n = σ/``normalizer_.sigma_scale``)."""
+    (x_n = ``normalizer_.forward(x)``, σ_n = σ/``normalizer_.sigma_scale``); for a
+    class-conditional model, s(x, σ | y) for the class ``y`` (None: the unconditional score)."""
     net = model.network_
+    if y is not None:
+        return model._guided_score(model._labels(y, 1), 0.0, "free"), *normalised(model)[1:]
     score = score_from_energy(net) if model.model == "energy" else net
     sigmas = model.sigmas_ / model.normalizer_.sigma_scale
     return score, sigmas, next(net.parameters()).device
@@ -105,8 +108,9 @@ def energy_nll(model, x: torch.Tensor, seed: int = 0) -> dict:
 
 def log_likelihood(model, x: torch.Tensor, *, sigma=None, exact_trace: bool | None = None,
                    n_probes: int = 1, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-5,
-                   log_z: float | None = None) -> tuple[torch.Tensor, dict]:
-    """log p(x) per row of ``x``, in nats and data units, and how it was computed.
+                   log_z: float | None = None, y=None) -> tuple[torch.Tensor, dict]:
+    """log p(x) per row of ``x``, in nats and data units, and how it was computed (for a
+    class-conditional noise-conditional model and a class ``y``: log p(x | y)).
 
     - A noise-conditional model (two or more training levels): log p_σ(x) of the data blurred
       to σ (data units; default the smallest training level) through the probability-flow ODE
@@ -120,10 +124,12 @@ def log_likelihood(model, x: torch.Tensor, *, sigma=None, exact_trace: bool | No
     The change of variables to data units subtracts ``normalizer_.log_abs_det``. Anything else
     (a score network without noise levels) has no density to give: ``ValueError``.
     """
-    score, sigmas_n, device = normalised(model)
+    score, sigmas_n, device = normalised(model, y)
     xn = model.normalizer_.forward(x.to(device))
     d = xn[0].numel()
     if model.model == "energy":
+        if y is not None:
+            raise ValueError("a class-conditional log-likelihood needs a noise-conditional score model")
         if log_z is None:
             log_z, method = log_partition(model, model.normalizer_.forward(model.preview_.to(device)), seed,
                                           DENSITY_MARGIN)

@@ -16,6 +16,8 @@ import torch
 
 from ..nn.labels import NULL_LABEL, labels_like
 
+GUIDANCE_METHODS = ("free", "classifier")  # classifier-free guidance, classifier guidance
+
 
 def conditional_score(labelled_score, y):
     """s(x, σ | y) on the contract ``score_fn(x, sigma)``."""
