@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import fails_in_one_line
+from conftest import fails_in_one_line, within_se
 from scorelab import ScoreModel, load
 from scorelab.cli import main
 from scorelab.data import DataError, load_data
@@ -120,6 +120,16 @@ def test_sampling_a_class_lands_on_its_component(conditional_model, method, w):
     for k, name in enumerate(["blue", "green", "red"]):
         comp = int(np.flatnonzero(NAMES == name)[0])
         assert mode_fractions(x[300 * k:300 * (k + 1)], GM.means)[comp] >= 0.98, (method, w, name)
+
+
+def test_class_samples_have_their_components_mean(conditional_model):
+    """The samplers start a class at its mean + σ_max z: from 0 they would keep ~σ_d/σ_max of the
+    component's offset from the data's mean (here 0.2, over 5 standard errors)."""
+    for k, name in enumerate(NAMES):
+        x = conditional_model.sample(1000, random_state=k, y=name)
+        for i in range(2):
+            ok, msg = within_se(x[:, i], float(GM.means[k, i]), k=5)
+            assert ok, f"{name}[{i}]: {msg}"
 
 
 def test_unconditional_sampling_of_a_conditional_model_keeps_the_mixture_weights(conditional_model):

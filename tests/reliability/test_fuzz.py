@@ -278,7 +278,7 @@ SET_POOL = QUICK_SET + [
 ]
 
 
-def _values(scratch: Path, run: Path, csv: Path) -> dict:
+def _values(scratch: Path, run: Path, csv: Path, labelled: Path) -> dict:
     """For each argument: (values that should work, values that should not)."""
     files = {"csv": str(csv), "toml_ok": str(scratch / "ok.toml"), "toml_bad": str(scratch / "bad.toml"),
              "npy": str(scratch / "x.npy"), "mask": str(scratch / "mask.npy")}
@@ -287,7 +287,11 @@ def _values(scratch: Path, run: Path, csv: Path) -> dict:
     outs = [str(scratch / f"out/s{ext}") for ext in (".npy", ".csv", ".png")]
     ints = ["0", "1", "3", "-1", "x", "1.5", "9" * 30, ""]
     return {
-        "DATA": ([files["csv"], "toy:curve"], paths), "RUN": ([str(run)], paths),
+        "DATA": ([files["csv"], "toy:curve", "toy:lecture"], paths), "RUN": ([str(run), str(labelled)], paths),
+        "--labels": (["0", "-1"], ["nope", "9", "-9", "", "x,y"]),
+        "--class": (["0", "all", "1,7", "3"], ["purple", "-1", "99", "", ",", "all,0", "1.5"]),
+        "--guidance": (["0", "1.5"], ["-1", "nan", "inf", "x", "1e9"]),
+        "--guidance-method": (["free", "classifier"], ["nope", ""]),
         "NAME": (["nope"], ["", "score field"]),
         "--out": (outs + [str(scratch / "out/run")], [str(scratch / f"out/s{ext}") for ext in (".txt", "")]
                   + [files["csv"], str(scratch / "out"), "/dev/null/x.npy"]),
@@ -348,9 +352,11 @@ def cli_values(scratch):
     np.save(scratch / "mask.npy", np.array([[1.0, 0.0]] * 4, dtype=np.float32))
     (scratch / "ok.toml").write_text("[training]\nsteps = 2\n[model]\nwidth = 4\n")
     (scratch / "bad.toml").write_text("[training]\nsteps = 'x'\n[oops\n")
-    run = scratch / "run"
+    run, labelled = scratch / "run", scratch / "labelled"
     assert main(["train", str(csv), "--out", str(run), *[x for v in QUICK_SET for x in ("--set", v)], "--quiet"]) == 0
-    return _values(scratch, run, csv)
+    assert main(["train", "toy:eight_gaussians", "--labels", "--out", str(labelled),
+                 *[x for v in QUICK_SET for x in ("--set", v)], "--quiet"]) == 0
+    return _values(scratch, run, csv, labelled)
 
 
 def _run_cli(argv, cwd):

@@ -296,13 +296,15 @@ class ScoreModel:
         energy = self.network_ if cfg.model == "energy" else None
         for start in range(0, n_samples, batch_size):
             n = min(batch_size, n_samples - start)
-            score = self._guided_score(None if labels is None else labels[start:start + n], guidance, guidance_method)
+            chunk = None if labels is None else labels[start:start + n]
+            score = self._guided_score(chunk, guidance, guidance_method)
+            centre = None if chunk is None or x_init is not None else self.run_.class_means[chunk]
             with torch.no_grad():  # an energy model's score still differentiates inside
                 x, info = run_sampler(sampler or cfg.sampler, score,
                                       self.data_shape_, n, sigmas=self._sigmas_n(), generator=g, energy=energy,
                                       x_init=None if x_init is None else x_init[start:start + n], steps=steps,
                                       step_size=self._step_size_n(step_size), steps_per_level=cfg.steps_per_level,
-                                      langevin_steps=cfg.langevin_steps, **options)
+                                      langevin_steps=cfg.langevin_steps, prior_mean=centre, **options)
             yield self.normalizer_.inverse(x).cpu(), info
 
     def _labels(self, y, n: int):

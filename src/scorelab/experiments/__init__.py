@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from . import dsm_sigma, ebm_training, images, low_density, manifold, mixture_weights, noise_levels
+from . import dsm_sigma, ebm_training, guidance, images, low_density, manifold, mixture_weights, noise_levels
 from . import score_field, sliced_vs_exact
 from ._common import record_run
 
@@ -42,6 +42,9 @@ EXPERIMENTS = {
     "mixture-weights": Experiment(mixture_weights),
     "digits": Experiment(images, {"data": "digits"}, images.DIGITS_DESCRIPTION),
     "mnist": Experiment(images, {"data": "mnist"}),
+    "guidance": Experiment(guidance, {"data": "digits"}),
+    "guidance-mnist": Experiment(guidance, {"data": "mnist"}, "guidance on 28×28 MNIST (an hour of training "
+                                 "on two cores)."),
 }
 
 

@@ -57,16 +57,22 @@ def check_options(name: str, steps=None, step_size=None) -> None:
 
 def run_sampler(name, score_fn, shape, n, *, sigmas, generator, energy=None, x_init=None,
                 steps=None, step_size=None, steps_per_level=200, langevin_steps=1000,
-                return_info=True, **options):
+                return_info=True, prior_mean=None, **options):
     """Draw ``n`` samples of ``shape`` with the sampler ``name`` (see the module's list).
 
-    ``energy`` (an energy model's E(x, σ)) is what ``mala`` needs. ``steps``: steps per level
+    ``energy`` (an energy model's E(x, σ)) is what ``mala`` needs. ``prior_mean`` (broadcast to
+    the samples) centres the annealed and ODE samplers' start m + σ_max·z: a class's mean m_y for
+    a conditional model, whose p_σmax(x | y) ≈ N(m_y, σ_max² I) is not centred at the data's
+    mean (from 0 the samples would keep a fraction of order σ_data/σ_max of the offset). ``steps``: steps per level
     (annealed), Langevin steps, or ODE steps; ``step_size``: ε (annealed: at σ_L). Returns the
     samples (and a :class:`SamplerInfo`); ``FloatingPointError`` if they blew up (the samplers
     refuse NaN and Inf themselves; here also beyond ``BLOW_UP`` data scales).
     """
     resolved = resolve(name, len(sigmas))
     check_options(resolved, steps, step_size)
+    if x_init is None and prior_mean is not None and resolved not in ("langevin", "mala") and len(sigmas) >= 2:
+        noise = torch.randn((n, *shape), generator=generator, device=sigmas.device)
+        x_init = prior_mean + float(sigmas[0]) * noise
     out = _dispatch(resolved, score_fn, tuple(shape), n, sigmas, generator, energy, x_init, steps,
                     step_size, steps_per_level, langevin_steps, return_info=return_info, **options)
     x = out[0] if return_info else out

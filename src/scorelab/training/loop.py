@@ -151,6 +151,8 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
     elif run_dir is not None and topo.is_main:
         state.save(run_dir)  # step 0: the directory is a loadable run from the start
     state.labels = labels
+    if labels is not None:  # each class's mean: where its samplers' prior N(m_y, σ_max² I) is centred
+        run.class_means = torch.stack([x_train[labels[0] == k].mean(0) for k in range(len(info["classes"]))])
     return _loop(state, x_train, x_hold, run_dir if topo.is_main else None, progress, topo,
                  on_step if topo.is_main else None)
 

@@ -39,6 +39,7 @@ class Run:
     preview: torch.Tensor | None = None  # up to 2000 training samples (data units), for plots
     extra: dict = field(default_factory=dict)
     classifier: torch.nn.Module | None = None  # p(y | x, σ) for classifier guidance, normalised units
+    class_means: torch.Tensor | None = None  # (K, *shape) mean of each class, normalised units
 
     @classmethod
     def new(cls, cfg, data: dict, normalizer: Normalizer, sigmas: torch.Tensor, device) -> "Run":
@@ -64,8 +65,9 @@ class Run:
     def tensors(self) -> dict:
         preview = {} if self.preview is None else {"data.preview": self.preview}
         classifier = {} if self.classifier is None else ckpt.module_state("classifier", self.classifier)
+        means = {} if self.class_means is None else {"classes.mean": self.class_means}
         return {**ckpt.module_state("model", self.net), **ckpt.module_state("ema", self.ema_net),
-                **self.normalizer.state(), "sigmas": self.sigmas, **preview, **classifier}
+                **self.normalizer.state(), "sigmas": self.sigmas, **preview, **classifier, **means}
 
     def save(self, run_dir: Path, extra_tensors=None, metadata=None) -> None:
         """Write the run (and optional training state) atomically into ``run_dir``.
@@ -133,6 +135,11 @@ class Run:
         run.preview = preview
         ckpt.load_module_state(run.net, tensors, "model", path)
         ckpt.load_module_state(run.ema_net, tensors, "ema", path)
+        means = tensors.get("classes.mean")
+        if run.classes and (means is None or tuple(means.shape) != (len(run.classes), *shape)
+                            or not means.is_floating_point() or not torch.isfinite(means).all()):
+            raise ckpt.CheckpointError(f"{path}: classes.mean is missing or does not match the classes and shape")
+        run.class_means = means.to(device) if run.classes else None
         if any(k.startswith("classifier.") for k in tensors):
             if len(run.classes) < 2:
                 raise ckpt.CheckpointError(f"{path}: a classifier is stored but the run has no classes")
