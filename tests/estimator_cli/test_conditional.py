@@ -192,3 +192,10 @@ def test_cli_trains_on_a_label_column_and_samples_classes(capsys, labelled_csv, 
     fails_in_one_line(capsys, ["sample", str(run), "-n", "5", "--class", "0", "--guidance-method", "classifier",
                                "--guidance", "1", "--out", str(tmp_path / "p.npy")], "needs a classifier")
     assert not (tmp_path / "p.npy").exists()
+    x = np.array([[0.0, 0.0]] * 6, dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "m.npy", np.array([[1.0, 0.0]] * 6, dtype=np.float32))
+    assert main(["inpaint", str(run), "--input", str(tmp_path / "x.npy"), "--mask", str(tmp_path / "m.npy"),
+                 "--class", "red", "--out", str(tmp_path / "f.npy")]) == 0
+    filled = np.load(tmp_path / "f.npy")
+    assert (filled[:, 0] == 0).all() and (filled[:, 1] > 2).all()  # x = 0 of class red (0, 4): y near 4
