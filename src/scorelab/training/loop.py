@@ -169,6 +169,7 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
     objective = with_autocast(make_objective(cfg, run.sigmas.to(x_train.device), run.net, state.buffer, kind), dtype)
     heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None, kind)
     log = MetricsLog(run_dir, state.step, cfg.steps, progress if topo.is_main else False)
+    run.extra["history"] = log.history  # the list being filled: on_step sees the losses so far
     running, start = [], time.perf_counter()
     try:
         while state.step < cfg.steps:
@@ -190,7 +191,6 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
     finally:
         log.close()
     topo.barrier()
-    run.extra["history"] = log.history
     return run
 
 
