@@ -94,7 +94,7 @@ def test_train_field_sample_and_bad_input_in_headless_chromium(server, browser, 
     learned = d.find_element("id", "learned-canvas")
     wait_for(lambda: learned.get_attribute("data-sigma"), 10, "the learned field")
     before = (learned.get_attribute("data-sigma"), d.execute_script("return arguments[0].toDataURL()", learned))
-    set_value(d, "sigma-slider", 950)
+    set_value(d, "sigma-slider", 700)
     wait_for(lambda: learned.get_attribute("data-sigma") != before[0], 10, "the field at the new σ")
     assert d.execute_script("return arguments[0].toDataURL()", learned) != before[1]
     assert float(learned.get_attribute("data-sigma")) > float(before[0])
