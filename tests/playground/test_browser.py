@@ -121,5 +121,26 @@ def test_train_field_sample_and_bad_input_in_headless_chromium(server, browser, 
     text, is_error = wait_for(lambda: message(d) if "steps must" in message(d)[0] else None, 10, "the message")
     assert is_error and "between" in text
     d.save_screenshot(str(shots / "6_absurd_steps.png"))
+
+    # Drawing: a drag on the data panel sprays points, which become the data.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    d.find_element("id", "draw").click()
+    canvas = d.find_element("id", "data-canvas")
+    drag = ActionChains(d).move_to_element_with_offset(canvas, -80, -60).click_and_hold()
+    for k in range(12):
+        drag = drag.move_by_offset(12, 8 + (k % 3))
+    drag.release().perform()
+    d.find_element("id", "use-drawing").click()
+    wait_for(lambda: "your points" in message(d)[0], 10, "the drawing to be accepted")
+    assert d.find_element("id", "data-info").text.startswith("drawn, ")
+    d.save_screenshot(str(shots / "7_drawn.png"))
+
+    # A failure-mode preset sets data, objective and sampling up in one click.
+    d.find_element("id", "preset-mixture_weights").click()
+    wait_for(lambda: "preset loaded" in message(d)[0], 10, "the preset")
+    assert d.find_element("id", "objective").get_attribute("value") == "ncsn"
+    assert d.find_element("id", "starts").get_attribute("value") == "box"
+    assert "50/50" in d.find_element("id", "preset-text").text
     with urllib.request.urlopen(server + "/api/options") as reply:
         assert reply.status == 200 and "toys" in json.loads(reply.read())

@@ -131,7 +131,9 @@ def test_training_can_be_stopped_and_a_dsm_model_has_no_ode(served):
     status = wait_trained(base)
     assert status["state"] == "done" and status["step"] < 20000 and "stopped at step" in status["message"]
     code, out = call(base, "/api/sample", {"n": 50, "langevin_steps": 10, "steps_per_level": 10})
-    assert code == 200 and "needs noise levels" in out["samplers"]["heun"]["error"]
+    for name in ("annealed", "heun"):
+        assert code == 200 and "needs several noise levels" in out["samplers"][name]["error"]
+    assert len(out["samplers"]["langevin"]["frames"]) == 11  # the start and 10 steps
 
 
 def test_cli_prints_its_address_and_serves_the_page():

@@ -252,9 +252,9 @@ class Session:
 
     def _run(self, name, score_fn, model, sigmas, x0, g, langevin_steps, steps_per_level) -> dict:
         levels = len(sigmas)
-        if name == "annealed" and levels == 0 or name == "heun" and levels < 2:
-            need = "objective ncsn (or dsm for annealed)" if name == "annealed" else "objective ncsn"
-            return {"label": SAMPLERS[name], "error": f"{SAMPLERS[name]} needs noise levels: train with {need}"}
+        if name != "langevin" and levels < 2:  # with one σ (dsm) annealing is plain Langevin at that σ
+            return {"label": SAMPLERS[name],
+                    "error": f"{SAMPLERS[name]} needs several noise levels: train with objective ncsn"}
         options = {"steps": langevin_steps if name == "langevin" else steps_per_level if name == "annealed" else None}
         if name == "langevin":  # the library's default, ε = LANGEVIN_EPS in normalised units
             options["step_size"] = LANGEVIN_EPS * model.normalizer_.sigma_scale**2

@@ -118,7 +118,7 @@ function setData(data) {
   $("score").value = data.exact ? $("score").value : "learned";
   $("true-title").innerHTML = data.exact ? "true score ∇log p<sub>σ</sub>(x)"
     : "score of the points' own p<sub>σ</sub> (no closed form)";
-  drawData(); drawLoss(); drawSamplers(0); showStatus();
+  drawData(); drawLoss(); drawSamplers(0); showStatus(); setSigmaNote();
   refreshField();
 }
 
