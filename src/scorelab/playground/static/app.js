@@ -109,6 +109,8 @@ function drawData() {
 }
 
 function setData(data) {
+  if (data.name === "drawn" && !$("toy").querySelector("option[value=drawn]")) $("toy").add(new Option("(your drawing)", "drawn"));
+  $("toy").value = data.name;
   S.data = data; S.drawing = null; S.field = null; S.samples = null; S.status = { state: "idle" };
   $("data-canvas").classList.remove("drawing");
   $("draw").classList.remove("on");
@@ -356,7 +358,9 @@ async function init() {
   $("sigma-slider").value = 500;
   objectiveChanged();
   setData(opts.data);
-  $("toy").onchange = () => attempt(async () => { setData(await api("/api/data", { toy: $("toy").value })); say(""); });
+  $("toy").onchange = () => attempt(async () => {
+    if ($("toy").value !== "drawn") { setData(await api("/api/data", { toy: $("toy").value })); say(""); }
+  });
   $("draw").onclick = startDrawing;
   $("use-drawing").onclick = () => attempt(async () => {
     setData(await api("/api/data", { points: S.drawing || [], half_width: S.data.half_width }));
