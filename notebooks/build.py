@@ -270,7 +270,7 @@ fig.tight_layout()
 from scorelab.experiments.low_density import error_map
 
 lecture = get_toy("lecture")
-dsm = scorelab.ScoreModel(objective="dsm", sigma=0.1, steps=400, seed=0).fit(lecture.sample(3000, generator=gen))
+dsm = scorelab.ScoreModel(objective="dsm", sigma=0.1, steps=300, seed=0).fit(lecture.sample(3000, generator=gen))
 n = 61
 ys, xs = torch.meshgrid(torch.linspace(-10, 10, n), torch.linspace(-10, 10, n), indexing="ij")
 grid = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
@@ -334,23 +334,24 @@ from scorelab.samplers import annealed_langevin, geometric_sigmas
 mix = get_toy("lecture")  # 0.8·N((5, 5), I) + 0.2·N((−5, −5), I)
 sigmas = geometric_sigmas(20.0, 0.05, 17)
 record = {}
-def per_level(state):  # the callback sees each step's particles and σ
-    record[state["sigma"]] = float(mode_fractions(state["x"], mix.means)[0])
+def per_level(state):  # the callback sees each step's particles and σ; keep each level's last
+    if state["i"] % 200 == 199:
+        record[state["sigma"]] = float(mode_fractions(state["x"], mix.means)[0])
 x = annealed_langevin(mix.score, sigmas[0] * torch.randn(2000, 2, generator=gen), sigmas,
                       step_size=0.35 * float(sigmas[-1]) ** 2, steps_per_level=200, generator=gen, callback=per_level)
 fig, ax = plt.subplots(figsize=(5, 3.5))
 ax.plot(list(record), list(record.values()), "o-")
 ax.axhline(0.8, color="tab:red", ls="--", label="truth 0.8")
-ax.set(xscale="log", xlabel="σ (the chains run from right to left)", ylabel="fraction nearer (5, 5)")
+ax.set(xscale="log", xlabel="σ of the level (the chains run left to right)", ylabel="fraction nearer (5, 5)")
 ax.invert_xaxis(); ax.legend()
 """),
     md("The split is decided at the middle levels, while the noise still joins the two modes; at the smallest σ it no longer changes."),
     code("""
 import scorelab
 
-model = scorelab.ScoreModel(objective="ncsn", steps=800, seed=0).fit(mix.sample(4000, generator=gen))
+model = scorelab.ScoreModel(objective="ncsn", steps=600, seed=0).fit(mix.sample(4000, generator=gen))
 learned = model.sample(1000, random_state=0, sampler="annealed", steps=30)
-print("a learned score (800 steps), annealed Langevin: fraction in (5, 5) =", float(mode_fractions(learned, mix.means)[0]))
+print("a learned score (600 steps), annealed Langevin: fraction in (5, 5) =", float(mode_fractions(learned, mix.means)[0]))
 """),
     md(r"""
 **Exercise.** Driven by the exact score, annealed Langevin should recover the weight 0.8 to within
