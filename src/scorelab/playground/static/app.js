@@ -279,7 +279,8 @@ async function sample() {
     S.samples = await api("/api/sample", body);
   } finally { $("sample").disabled = false; }
   const failed = Object.values(S.samples.samplers).filter((r) => r.error).map((r) => `${r.label}: ${r.error}`);
-  say(failed.length ? failed.join("\n") : "the same particles, three samplers (fractions: nearest mode)", failed.length > 0);
+  say(failed.length ? failed.join("\n") : "the same particles, three samplers (fractions: nearest mode)",
+      failed.some((f) => f.includes("blew up")));
   animate();
 }
 
