@@ -59,6 +59,7 @@ def wait_trained(base, timeout=60):
     ("/api/data", {"points": [[0.5, 0.5]] * 30}, "spread them out"),
     ("/api/data", {"points": [[50.0, 1.0 + i] for i in range(30)]}, "inside the view"),
     ("/api/data", {"toy": "nope"}, "unknown toy"),
+    ("/api/data", {"points": [[0.1 * i, 0.2 * i] for i in range(30)], "half_width": "wide"}, "half_width"),
     ("/api/train", {"steps": -3}, "steps must be between 10 and 20000"),
     ("/api/train", {"steps": 1e9}, "steps must be between"),
     ("/api/train", {"steps": 10.5}, "whole number"),

@@ -96,7 +96,10 @@ class Session:
             raise PlaygroundError("points must be numbers") from None
         if not torch.isfinite(x).all():
             raise PlaygroundError("points must be finite numbers")
-        h = float(half_width)
+        try:
+            h = float(half_width)
+        except (TypeError, ValueError):
+            raise PlaygroundError(f"half_width must be a number, got {half_width!r}") from None
         if not (0 < h < 1e4) or bool((x.abs() > h).any()):
             raise PlaygroundError("points must lie inside the view")
         if float(x.std(dim=0).min()) < 1e-3 * h:
