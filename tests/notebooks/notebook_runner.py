@@ -5,7 +5,6 @@ xdist worker): each half runs on its own worker. ``OMP_NUM_THREADS=1`` is set fo
 as for the test processes (2 cores, 2 workers).
 """
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest

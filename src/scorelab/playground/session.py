@@ -18,6 +18,7 @@ from ..distributions import GaussianMixture, get_toy
 from ..estimator import ScoreModel
 from ..evaluation.metrics import mode_fractions
 from ..samplers.named import LANGEVIN_EPS, run_sampler
+from ..training import make_config
 
 # Half-width of the square view of each toy (all are centred at 0).
 VIEWS = {"lecture": 9.0, "eight_gaussians": 3.5, "rings": 4.0, "checkerboard": 4.5,
@@ -134,7 +135,6 @@ class Session:
             options["sigma"] = params["sigma"]
         try:
             model = ScoreModel(**options)
-            from ..training import make_config
             make_config(**model.get_params())  # the library's own checks, before the thread starts
         except ValueError as e:
             raise PlaygroundError(str(e)) from None
