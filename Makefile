@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Small ops on 2 cores: busy-waiting OpenMP workers next to another busy process are slow.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup test demo bench bench-mnist experiments docs clean
+.PHONY: setup test demo bench bench-mnist experiments docs notebooks playground playground-test clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,19 @@ docs: setup
 	$(PY) -m scorelab demo --out runs/docs/demo --quiet
 	$(PY) -m scorelab experiment --all --out runs/docs/experiments
 	$(PY) docs/figures.py runs/docs
+
+# The lecture's notebooks, executed, with their outputs: runs/notebooks/*.ipynb (the stored
+# notebooks/*.ipynb have none; python notebooks/build.py rewrites them from their cells)
+notebooks: setup
+	$(PY) notebooks/build.py --execute runs/notebooks
+
+playground: setup
+	$(PY) -m scorelab playground
+
+# The playground in headless Chromium (Debian: apt-get install chromium chromium-driver);
+# screenshots of each state go to runs/playground-test/
+playground-test: setup
+	PLAYGROUND_SCREENSHOTS=runs/playground-test $(PY) -m pytest -p no:cacheprovider tests/playground/test_browser.py
 
 bench: setup
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"

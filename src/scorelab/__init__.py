@@ -5,8 +5,8 @@ Layers, lowest first (nothing imports a layer above it): ``core`` (the contract
 → ``nn`` (networks) → ``samplers`` → ``objectives`` (contrastive divergence draws its negatives
 with Langevin) → ``evaluation`` (metrics, likelihoods, partition functions; its report also
 reads ``data``) and ``data`` (loaders, the digits, their classifier) → ``training`` →
-``estimator`` (``ScoreModel``) → ``cli`` / ``experiments``. Plots live in ``viz``
-(matplotlib), apart from the math.
+``estimator`` (``ScoreModel``) → ``cli`` / ``experiments`` / ``playground`` (the web app,
+whose presets come from the experiments). Plots live in ``viz`` (matplotlib), apart from the math.
 
 Importing scorelab changes no process-wide setting; ``ScoreModel`` and ``load`` are imported
 on first use, so ``import scorelab`` alone does not load torch.

@@ -147,3 +147,12 @@ def test_defaults_recover_mixture_weights_and_reach_the_energy_distance_floor(tm
     # single pairs range over 0.0008-0.003 here), so it is averaged over 5 pairs.
     floor = sum(energy_distance(gm.sample(3000, g), gm.sample(3000, g)) for _ in range(5)) / 5
     assert energy_distance(samples, gm.sample(3000, g)) < 3 * floor
+
+
+def test_the_step_callback_sees_the_losses_logged_so_far():
+    # The playground draws the loss curve while training from the snapshot's history_.
+    seen = []
+    params = {**TINY, "eval_every": 1}
+    model = ScoreModel(**params).fit(torch.randn(200, 2), callback=lambda step, m: seen.append((step, len(m.history_))))
+    assert seen == [(step, step - 1) for step in range(1, params["steps"] + 1)]  # called before the step's record
+    assert [h["step"] for h in model.history_] == list(range(1, params["steps"] + 1))

@@ -339,8 +339,8 @@ def argvs(draw, values):
         argv.insert(draw(st.integers(0, len(argv))), draw(st.sampled_from(["--nope", "-", "--", "-x", "--help", "ü"])))
     if name == "train":  # keep any training that runs tiny: later --set wins
         argv += [x for v in QUICK_SET for x in ("--set", v)] + ["--quiet"]
-    if name in ("demo", "experiment") and "--list" not in argv:
-        argv.append("--help")  # never run the long jobs: only their argument parsing is fuzzed
+    if name in ("demo", "experiment", "playground") and "--list" not in argv:
+        argv.append("--help")  # never run the long jobs (or a server): only their argument parsing is fuzzed
     return argv
 
 

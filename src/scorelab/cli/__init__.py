@@ -1,4 +1,4 @@
-"""The ``scorelab`` command line: train, sample, eval, plot, inpaint, demo, experiment.
+"""The ``scorelab`` command line: train, sample, eval, plot, inpaint, demo, experiment, playground.
 
 Every failure a user can cause (a bad file, value, option or run directory) ends with one line
 ``scorelab: error: ...`` on stderr and exit code 2, never a traceback (set SCORELAB_DEBUG=1 to
@@ -15,10 +15,11 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 
 from .._version import __version__  # noqa: E402
-from . import demo, evaluate, experiment, inpaint, plot, sample, train  # noqa: E402
+from . import demo, evaluate, experiment, inpaint, playground, plot, sample, train  # noqa: E402
 
 COMMANDS = {"train": train, "sample": sample, "eval": evaluate, "plot": plot,
-            "inpaint": inpaint, "demo": demo, "experiment": experiment}
+            "inpaint": inpaint, "demo": demo, "experiment": experiment,
+            "playground": playground}
 
 
 class UsageError(Exception):

@@ -183,6 +183,7 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
                                              labelled), dtype)
     heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None, kind, labelled)
     log = MetricsLog(run_dir, state.step, cfg.steps, progress if topo.is_main else False)
+    run.extra["history"] = log.history  # the list being filled: on_step sees the losses so far
     running, start = [], time.perf_counter()
     try:
         while state.step < cfg.steps:
@@ -205,7 +206,6 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
     finally:
         log.close()
     topo.barrier()
-    run.extra["history"] = log.history
     if labelled and cfg.classifier_steps and run.classifier is None:
         train_classifier(run, x_train, state.labels[0], cfg.classifier_steps)
         if run_dir is not None:
