@@ -14,7 +14,7 @@ def test_notebook_runs_and_its_exercise_checks_out(name, monkeypatch):
 
 def test_stored_notebooks_are_the_generated_ones_without_outputs():
     build = load_build()
-    assert len(NAMES) == 8 and sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NAMES)
+    assert len(NAMES) == 9 and sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NAMES)
     for name in NAMES:
         text = (NOTEBOOK_DIR / f"{name}.ipynb").read_text()
         assert text == build.render(name), f"{name}.ipynb is stale: run python notebooks/build.py"

@@ -1,4 +1,4 @@
-"""Notebooks 5-8 (see test_notebooks_1_to_4.py; a second file so that xdist's loadfile
+"""Notebooks 5-9 (see test_notebooks_1_to_4.py; a second file so that xdist's loadfile
 spreads the notebooks over both workers)."""
 import pytest
 from notebook_runner import NAMES, execute_notebook, has_figure, outputs_of
