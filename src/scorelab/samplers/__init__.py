@@ -19,7 +19,7 @@ from .inpainting import inpaint
 from .langevin import annealed_langevin, langevin
 from .mala import mala, mala_step
 from .ode import dpmpp_2m, euler, heun, ode_adaptive, predictor_corrector
-from .sde import ddim, ddpm, euler_maruyama, sde_predictor_corrector, sde_sigmas, sde_times
+from .sde import ddim, ddpm, euler_maruyama, probability_flow, sde_predictor_corrector, sde_sigmas, sde_times
 from .schedules import (geometric_sigmas, karras_sigmas, max_pairwise_distance,
                         ncsnv2_num_levels, ncsnv2_ratio, ncsnv2_step_size)
 
@@ -27,4 +27,4 @@ __all__ = ["langevin", "annealed_langevin", "mala", "mala_step", "tweedie_denois
            "SamplerInfo", "geometric_sigmas", "karras_sigmas", "max_pairwise_distance",
            "ncsnv2_ratio", "ncsnv2_num_levels", "ncsnv2_step_size",
            "euler", "heun", "dpmpp_2m", "ode_adaptive", "predictor_corrector",
-           "euler_maruyama", "sde_predictor_corrector", "ddim", "ddpm", "sde_times", "sde_sigmas"]
+           "euler_maruyama", "probability_flow", "sde_predictor_corrector", "ddim", "ddpm", "sde_times", "sde_sigmas"]

@@ -1,8 +1,9 @@
 """Samplers of the SDE view (Song et al. 2021; Ho et al. 2020; Song, Meng & Ermon 2021):
 Euler–Maruyama and predictor–corrector on the reverse SDE of any :class:`~scorelab.sde.SDE`,
+Heun on its probability-flow ODE in t,
 DDPM's ancestral sampler and DDIM, all on the contract ``score_fn(x, sigma)``.
 
-``euler_maruyama`` and ``sde_predictor_corrector`` move x in the SDE's own coordinates
+``euler_maruyama``, ``probability_flow`` and ``sde_predictor_corrector`` move x in the SDE's own coordinates
 (x_T ~ the prior, ``sde.prior_sample``) on descending times ``ts`` and call the contract at
 σ̃(t) on x/s(t) (``SDE.score``). ``ddpm`` and ``ddim`` need no SDE object: on DDPM's
 x_t = √ᾱ_t(x₀ + σ̃_t z), ᾱ_t = 1/(1 + σ̃_t²), they are functions of the σ̃ schedule alone, so
@@ -73,6 +74,33 @@ def _em_step(run, sde, x, t, t_next, generator):
     dt = t - t_next
     drift = sde.reverse_drift(run.score, x, t)
     return (x - dt * drift + float(sde.diffusion(t)) * math.sqrt(dt) * gaussian_like(x, generator)).detach()
+
+
+def probability_flow(score_fn, x, sde, ts, *, generator=None, callback=None, trajectory=False,
+                     return_info=False):
+    """Heun's method on the probability-flow ODE dx/dt = f(x, t) − ½g(t)²∇log p_t(x) of ``sde``
+    (Song et al. 2021, eq. 13) in its own time and coordinates, down the descending times ``ts``,
+    then Tweedie's denoiser at the last time. NFE = 2·(len(ts) − 1) + 1. Deterministic:
+    ``generator`` is accepted for the common signature and not used.
+
+    In x̃ = x/s(t) this ODE is dx̃/dσ̃ = −σ̃·s(x̃, σ̃) for every SDE (Karras et al. 2022, eq. 4),
+    so it is a check on the σ̃ samplers (:func:`~scorelab.samplers.heun`, :func:`ddim`).
+    """
+    ts = _times(ts, "probability_flow")
+    run = SamplerRun(score_fn, x, callback=callback, trajectory=trajectory, name="probability_flow")
+    x = x.detach()
+    for i, (t, t_next) in enumerate(zip(ts[:-1], ts[1:])):
+        h = t_next - t
+        d = sde.probability_flow(run.score, x, t)
+        # Euler step, then the trapezoidal correction.
+        x_euler = x + h * d
+        x = (x + 0.5 * h * (d + sde.probability_flow(run.score, x_euler, t_next))).detach()
+        run.step_done(i, x, float(sde.sigma_tilde(t_next)))
+        run.check(x, f"blew up at t={t:.4g}; use more steps")
+    x = _denoise_at(run, sde, x, ts[-1])
+    run.step_done(len(ts) - 1, x, 0.0)
+    run.check(x, "the final denoising step diverged")
+    return run.finish(x, return_info)
 
 
 def sde_predictor_corrector(score_fn, x, sde, ts, *, snr: float = 0.16, n_corrector: int = 1,
