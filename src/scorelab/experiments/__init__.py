@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from . import dsm_sigma, ebm_training, images, low_density, manifold, mixture_weights, noise_levels
-from . import score_field, sliced_vs_exact
+from . import score_field, sde, sliced_vs_exact
 from ._common import record_run
 
 
@@ -42,6 +42,7 @@ EXPERIMENTS = {
     "mixture-weights": Experiment(mixture_weights),
     "digits": Experiment(images, {"data": "digits"}, images.DIGITS_DESCRIPTION),
     "mnist": Experiment(images, {"data": "mnist"}),
+    "sde": Experiment(sde),
 }
 
 
