@@ -85,3 +85,18 @@ def test_sde_objectives_train_save_and_load(tmp_path, settings):
     a = model.sample(50, random_state=0, sampler="ddim")
     assert torch.equal(a, loaded.sample(50, random_state=0, sampler="ddim"))
     assert torch.isfinite(a).all()
+
+
+def test_the_cli_trains_a_vp_model_and_samples_it_with_every_sde_sampler(tmp_path, points_csv, tiny_run):
+    import numpy as np
+
+    from scorelab.cli import main
+    from scorelab.samplers.named import SDE_SAMPLERS
+
+    run = tiny_run(points_csv, ["--set", "objective.objective=vp", "--set", "noise.weighting=likelihood",
+                                "--set", "training.steps=40", "--set", "training.eval_every=20"])
+    for sampler in SDE_SAMPLERS:
+        out = tmp_path / f"{sampler}.npy"
+        assert main(["sample", str(run), "-n", "20", "--sampler", sampler, "--steps", "5", "--out", str(out)]) == 0
+        x = np.load(out)
+        assert x.shape == (20, 2) and np.isfinite(x).all()

@@ -7,7 +7,7 @@ Every model is a :class:`~scorelab.ScoreModel` with ``objective`` = ``ve``, ``vp
 defaults, trained for the same number of steps. It is sampled at 35 NFE two ways: Heun's
 probability-flow ODE on EDM's σ̃ schedule (18 steps) and DDIM (η = 0) on the SDE's own
 uniform-t schedule (35 steps). Mixture: energy distance of 4,000 samples to 4,000 exact ones
-(next to the two-sample floor) and the weight of the (5, 5) mode; bits/dim of 2,000 held-out
+(next to the two-sample floor) and the weight of the (5, 5) mode; bits/dim of 1,000 held-out
 exact points through the probability-flow ODE. Digits: FD of 400 samples to the test split
 (:func:`~scorelab.evaluation.image_report`, with its floor), and bits/dim of test images
 (uniform dequantisation, Hutchinson's divergence) with the standard error over images; the
@@ -34,11 +34,10 @@ CLAIM = ("On one contract the three SDEs are three noise distributions for the s
          "the likelihood weighting λ = g² trades sample quality for bits/dim.")
 
 MODELS = {"ve": {"objective": "ve"}, "vp": {"objective": "vp"}, "subvp": {"objective": "subvp"},
-          "vp-likelihood": {"objective": "vp", "weighting": "likelihood"},
-          "subvp-likelihood": {"objective": "subvp", "weighting": "likelihood"}}
+          "vp-likelihood": {"objective": "vp", "weighting": "likelihood"}}
 SAMPLERS = {"heun": 18, "ddim": 35}  # both 35 NFE
-SETTINGS = {"lecture": {"train": {"steps": 4000}, "n": 4000, "n_bpd": 2000},
-            "digits": {"train": {"steps": 2000}, "n": 400, "n_bpd": 100}}
+SETTINGS = {"lecture": {"train": {"steps": 2000}, "n": 4000, "n_bpd": 1000},
+            "digits": {"train": {"steps": 1500}, "n": 400, "n_bpd": 100}}
 QUICK = {"lecture": {"train": {"steps": 30, "width": 16, "eval_every": 15}, "n": 200, "n_bpd": 20},
          "digits": {"train": {"steps": 10, "width": 8, "batch_size": 8, "eval_every": 5}, "n": 20, "n_bpd": 2},
          "models": ("ve", "vp", "vp-likelihood")}
@@ -76,7 +75,7 @@ def _digits(model, cfg, seed):
 
 
 def _likelihood_effect(rows: dict) -> dict:
-    """bits/dim(likelihood) − bits/dim(σ²) per test image, mean ± SE, for VP and sub-VP."""
+    """bits/dim(likelihood) − bits/dim(σ²) per test image, mean ± SE (VP; sub-VP if run)."""
     out = {}
     for name in ("vp", "subvp"):
         if f"{name}-likelihood" in rows and name in rows:
