@@ -43,6 +43,9 @@ EXPERIMENTS = {
     "digits": Experiment(images, {"data": "digits"}, images.DIGITS_DESCRIPTION),
     "mnist": Experiment(images, {"data": "mnist"}),
     "sde": Experiment(sde),
+    "sde-likelihood": Experiment(sde, {"models": ("vp", "vp-likelihood"), "datasets": ("digits",), "digits_steps": 6000},
+                                 "sde's likelihood-weighting question at the default digits budget: VP with "
+                                 "lambda = sigma^2 and lambda = g^2, 6000 steps each."),
 }
 
 

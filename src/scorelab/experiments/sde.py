@@ -36,6 +36,7 @@ CLAIM = ("On one contract the three SDEs are three noise distributions for the s
 MODELS = {"ve": {"objective": "ve"}, "vp": {"objective": "vp"}, "subvp": {"objective": "subvp"},
           "vp-likelihood": {"objective": "vp", "weighting": "likelihood"}}
 SAMPLERS = {"heun": 18, "ddim": 35}  # both 35 NFE
+TITLES = {"ve": "VE", "vp": "VP", "subvp": "sub-VP"}
 SETTINGS = {"lecture": {"train": {"steps": 2000}, "n": 4000, "n_bpd": 1000},
             "digits": {"train": {"steps": 1500}, "n": 400, "n_bpd": 100}}
 QUICK = {"lecture": {"train": {"steps": 30, "width": 16, "eval_every": 15}, "n": 200, "n_bpd": 20},
@@ -110,7 +111,7 @@ def paths_figures(out_dir: Path, seed: int):
         # The closed-form marginal of the first coordinate: a 1-D mixture at every t.
         density = torch.stack([_first_coordinate_density(sde, mix, t, x_grid) for t in times.tolist()])
         figures.append(save_sde_paths(out_dir / f"sde_{name}.png", times, density, x_grid, torch.stack(forward),
-                                      reverse, samples, mix.sample(2000, g), title=f"{name.upper()} SDE on the lecture mixture"))
+                                      reverse, samples, mix.sample(2000, g), title=f"{TITLES[name]} SDE on the lecture mixture"))
     return figures
 
 
@@ -121,12 +122,17 @@ def _first_coordinate_density(sde, mix, t, x_grid):
     return (m.weights * torch.exp(-0.5 * z) / torch.sqrt(2 * math.pi * var)).sum(1) ** 0.5  # √p: both modes visible
 
 
-def run(out_dir: Path, quick: bool = False, seed: int = 0, log=print) -> dict:
+def run(out_dir: Path, quick: bool = False, seed: int = 0, models=tuple(MODELS), datasets=("lecture", "digits"),
+        digits_steps=None, log=print) -> dict:
+    """Train ``models`` on ``datasets`` (digits for ``digits_steps`` steps if given), judge them,
+    draw the three SDEs' figures; return the metrics (see the module docstring)."""
     out_dir = Path(out_dir)
-    models = QUICK["models"] if quick else tuple(MODELS)
+    models = QUICK["models"] if quick else tuple(models)
     results = {}
-    for data, judge_fn in (("lecture", _lecture), ("digits", _digits)):
+    for data, judge_fn in ((d, {"lecture": _lecture, "digits": _digits}[d]) for d in datasets):
         cfg = QUICK[data] if quick else SETTINGS[data]
+        if data == "digits" and digits_steps and not quick:
+            cfg = {**cfg, "train": {**cfg["train"], "steps": digits_steps}}
         rows = {}
         for name in models:
             start = time.perf_counter()

@@ -63,7 +63,7 @@ OPTIONS = {
     "cd_buffer": Option("objective", default_of(ReplayBuffer, "size"), "int", "persistent chains in the replay buffer (0: CD-k from the data)", minimum=0),
     "cd_reinit": Option("objective", default_of(ReplayBuffer, "reinit_prob"), "float", "fraction of chains re-initialised from noise at each update", minimum=0, maximum=1),
     # [noise]
-    "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2)", minimum=0, strict=True, auto=True),
+    "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2; for vp and subvp the schedule's sigma-tilde(T), 152 data scales)", minimum=0, strict=True, auto=True),
     "sigma_min": Option("noise", "auto", "float", "smallest noise level, data units ('auto': 0.01 x data scale)", minimum=0, strict=True, auto=True),
     "n_levels": Option("noise", "auto", "int", "number of geometric noise levels ('auto': from the dimension, NCSNv2)", minimum=2, auto=True),
     "sigma_sampling": Option("noise", "auto", "str", "how objective 'ncsn' draws sigma per sample: one of the geometric levels (NCSN), log-uniform between sigma_min and sigma_max, or log-normal (EDM: ln sigma ~ N(p_mean, p_std^2), normalised units); 'auto': log-normal for images, levels for points", ("auto", "levels", "log-uniform", "log-normal")),
