@@ -111,7 +111,8 @@ def paths_figures(out_dir: Path, seed: int):
         # The closed-form marginal of the first coordinate: a 1-D mixture at every t.
         density = torch.stack([_first_coordinate_density(sde, mix, t, x_grid) for t in times.tolist()])
         figures.append(save_sde_paths(out_dir / f"sde_{name}.png", times, density, x_grid, torch.stack(forward),
-                                      reverse, samples, mix.sample(2000, g), title=f"{TITLES[name]} SDE on the lecture mixture"))
+                                      reverse, samples, mix.sample(2000, g),
+                                      title=f"{TITLES[name]} SDE on the lecture mixture"))
     return figures
 
 

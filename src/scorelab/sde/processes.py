@@ -186,7 +186,8 @@ class _Beta(SDE):
         if self.schedule == "linear":
             return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t**2
         u0 = self.DELTA / (1 + self.DELTA) * (math.pi / 2)
-        return (2 * (math.log(math.cos(u0)) - torch.log(torch.cos(self._u(t))))).clamp_min(0)  # 0 at t = 0, not −1e-17
+        b = 2 * (math.log(math.cos(u0)) - torch.log(torch.cos(self._u(t))))
+        return b.clamp_min(0)  # rounding: 0 at t = 0, not −1e-17
 
     def _t_of_B(self, b):
         """The inverse of B(t)."""
