@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[all,test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[all,test,diffusers]"
 	touch $(STAMP)
 
 test: setup

@@ -4,8 +4,8 @@
                                             #        scorelab experiment --all --out runs/docs/experiments
 
 The demo's figures become ``demo_NAME.png``, the digits and mnist experiments' ``digits_NAME.png`` and ``mnist_NAME.png``, and
-every other experiment's keep their names (``ebm-training-5-seeds`` repeats ``ebm-training``'s
-figure and is skipped).
+every other experiment's keep their names (``ebm-training-5-seeds`` and ``sde-likelihood`` repeat
+``ebm-training``'s and ``sde``'s figures and are skipped).
 """
 import shutil
 import sys
@@ -13,7 +13,7 @@ from pathlib import Path
 
 IMAGES = Path(__file__).resolve().parent / "images"
 PREFIX = {"digits": "digits_", "mnist": "mnist_"}
-SKIP = {"ebm-training-5-seeds"}
+SKIP = {"ebm-training-5-seeds", "sde-likelihood"}
 
 
 def copy_figures(root: Path) -> list[Path]:

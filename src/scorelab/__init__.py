@@ -2,7 +2,9 @@
 
 Layers, lowest first (nothing imports a layer above it): ``core`` (the contract
 ``score_fn(x, sigma)``, tensor and file helpers) → ``distributions`` (analytic truth, toy data)
-→ ``nn`` (networks) → ``samplers`` → ``objectives`` (contrastive divergence draws its negatives
+→ ``nn`` (networks), ``sde`` (VE, VP, sub-VP diffusions on the contract) and ``interop``
+(diffusers' networks as score functions) → ``samplers``
+→ ``objectives`` (contrastive divergence draws its negatives
 with Langevin) → ``evaluation`` (metrics, likelihoods, partition functions; its report also
 reads ``data``) and ``data`` (loaders, the digits, their classifier) → ``training`` →
 ``estimator`` (``ScoreModel``) → ``cli`` / ``experiments`` / ``playground`` (the web app,

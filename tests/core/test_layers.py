@@ -13,11 +13,12 @@ import scorelab
 
 SRC = Path(scorelab.__file__).parent
 # Lowest first, as scorelab/__init__.py lists them; viz is kept apart from the math (checked
-# below by running it). Some layers share a rank, and one of each pair may read the other: the
-# evaluation report reads data, the CLI runs the experiments and the playground, the playground
-# takes its failure-mode presets from the experiments.
-RANK = {"core": 0, "distributions": 1, "nn": 2, "samplers": 3, "objectives": 4, "evaluation": 5, "data": 5,
-        "training": 6, "estimator": 7, "cli": 8, "experiments": 8, "playground": 8}
+# below by running it). sde (the diffusions, on the contract) and interop (other libraries'
+# networks as score functions) sit with nn: none reads another. Some layers share a rank, and one
+# of each pair may read the other: the evaluation report reads data, the CLI runs the experiments
+# and the playground, the playground takes its failure-mode presets from the experiments.
+RANK = {"core": 0, "distributions": 1, "nn": 2, "sde": 2, "interop": 2, "samplers": 3, "objectives": 4,
+        "evaluation": 5, "data": 5, "training": 6, "estimator": 7, "cli": 8, "experiments": 8, "playground": 8}
 SIDEWAYS = {("evaluation", "data"), ("cli", "experiments"), ("cli", "playground"), ("playground", "experiments")}
 
 

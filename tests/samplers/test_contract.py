@@ -1,5 +1,7 @@
 """One contract for every sampler in ``scorelab.samplers``: langevin, annealed_langevin, mala,
-euler, heun, dpmpp_2m, ode_adaptive, predictor_corrector and inpaint.
+euler, heun, dpmpp_2m, ode_adaptive, predictor_corrector, inpaint, and the SDE view's
+euler_maruyama, sde_predictor_corrector, probability_flow (on the VE SDE from σ/100 to σ),
+ddpm and ddim.
 
 Each sampler is run through the same checks: shape, dtype and device preserved (points and
 image-shaped inputs, float32 and float64); the same seed gives the same samples, another seed
@@ -22,8 +24,10 @@ import torch
 from conftest import standard_normal_score
 from scorelab.distributions import GaussianMixture
 from scorelab.nn import EnergyMLP, score_from_energy
-from scorelab.samplers import (annealed_langevin, dpmpp_2m, euler, geometric_sigmas, heun, inpaint,
-                               karras_sigmas, langevin, mala, ode_adaptive, predictor_corrector)
+from scorelab.samplers import (annealed_langevin, ddim, ddpm, dpmpp_2m, euler, euler_maruyama, geometric_sigmas,
+                               heun, inpaint, karras_sigmas, langevin, mala, ode_adaptive, predictor_corrector,
+                               probability_flow, sde_predictor_corrector, sde_times)
+from scorelab.sde import VE
 
 GM = GaussianMixture(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), torch.tensor([0.5, 0.5]),
                      stds=torch.tensor([0.3, 0.3]))
@@ -83,6 +87,16 @@ def known_mask(x):
     return (torch.arange(x[0].numel()) % 2 == 0).reshape(x.shape[1:])
 
 
+def _ve(sigma):
+    """The VE SDE over [σ/100, σ] (its prior at t = 1 is N(0, σ²I), where the samplers start)."""
+    return VE(sigma / 100, sigma)
+
+
+def _sde_run(sampler):
+    """``sampler(score, x, sde, ts)`` on n uniform times of the VE SDE from σ down to σ/100."""
+    return lambda t, x, n, sigma, **kw: sampler(t.score, x, _ve(sigma), sde_times(_ve(sigma), n), **kw)
+
+
 def _ode_schedule(n, sigma):
     """n steps from σ down to 0: EDM's schedule (σ_min = σ/100), or the single step [σ, 0]."""
     if n == 1:
@@ -137,6 +151,20 @@ SAMPLERS = {
     "predictor_corrector": Spec(lambda t, x, n, sigma, **kw: predictor_corrector(
         t.score, x, geometric_sigmas(sigma, sigma / 100, n), **kw),
         nfe=lambda n: 2 * n, callbacks=lambda n: n, stochastic=True, starts_at_sigma=True),
+    # n times: NFE = len(ts), one per Euler–Maruyama step and one for the final denoiser.
+    "euler_maruyama": Spec(_sde_run(euler_maruyama), nfe=lambda n: n, callbacks=lambda n: n, stochastic=True,
+                           starts_at_sigma=True),
+    # n times: NFE = len(ts)·(n_corrector + 1), one callback per time.
+    "sde_predictor_corrector": Spec(_sde_run(sde_predictor_corrector), nfe=lambda n: 2 * n,
+                                    callbacks=lambda n: n, stochastic=True, starts_at_sigma=True),
+    # n times: NFE = 2·(len(ts) − 1) + 1, Heun's two per step and the final denoiser.
+    "probability_flow": Spec(_sde_run(probability_flow), nfe=lambda n: 2 * n - 1, callbacks=lambda n: n,
+                             stochastic=False, starts_at_sigma=True, batch_independent=True),
+    # NFE = len(sigmas) − 1, one per step (η = 0.5: stochastic).
+    "ddim": Spec(lambda t, x, n, sigma, **kw: ddim(t.score, x, _ode_schedule(n, sigma), eta=0.5, **kw),
+                 nfe=lambda n: n, callbacks=lambda n: n, stochastic=True, starts_at_sigma=True),
+    "ddpm": Spec(lambda t, x, n, sigma, **kw: ddpm(t.score, x, _ode_schedule(n, sigma), **kw),
+                 nfe=lambda n: n, callbacks=lambda n: n, stochastic=True, starts_at_sigma=True),
     # Two levels [σ, σ/10], n steps each: NFE = len(sigmas)·steps_per_level + 1 (the denoising step).
     "inpaint": Spec(lambda t, x, n, sigma, **kw: inpaint(
         t.score, x, known_mask(x), [sigma, sigma / 10], STEP, n, **kw),
@@ -312,9 +340,14 @@ BAD_ARGUMENTS = {
     "predictor_corrector negative snr": (lambda: predictor_corrector(GM.score, X, [2.0, 1.0], snr=-1), "snr"),
     "ode_adaptive sigma_max below sigma_min": (lambda: ode_adaptive(GM.score, X, 0.1, 1.0), "sigma_max > sigma_min"),
     **{f"{s.__name__} not ending in 0": (lambda s=s: s(GM.score, X, torch.tensor([2.0, 1.0])), "ending in 0")
-       for s in (euler, heun, dpmpp_2m)},
+       for s in (euler, heun, dpmpp_2m, ddim, ddpm)},
     **{f"{s.__name__} increasing": (lambda s=s: s(GM.score, X, torch.tensor([1.0, 2.0, 0.0])), "decrease")
-       for s in (euler, heun, dpmpp_2m)},
+       for s in (euler, heun, dpmpp_2m, ddim, ddpm)},
+    "ddim eta above one": (lambda: ddim(GM.score, X, torch.tensor([1.0, 0.0]), eta=1.5), "eta"),
+    **{f"{s.__name__} increasing times": (lambda s=s: s(GM.score, X, _ve(1.0), [0.5, 1.0]), "decreasing")
+       for s in (euler_maruyama, sde_predictor_corrector, probability_flow)},
+    "sde_predictor_corrector negative snr": (lambda: sde_predictor_corrector(GM.score, X, _ve(1.0), [1.0, 0.5], snr=-1),
+                                             "snr"),
 }
 
 

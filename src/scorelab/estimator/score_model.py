@@ -27,7 +27,7 @@ from ..samplers.guidance import GUIDANCE_METHODS, classifier_free_guidance, clas
 from ..samplers.named import run_inpainting, run_sampler
 from ..training import Run, make_config, train
 from ..training.config import DEFAULTS as _D, OPTIONS
-from ..training.setup import resolve_device, score_function
+from ..training.setup import model_sde, resolve_device, score_function
 
 _UNSET = object()
 MAX_GUIDANCE = 100.0  # beyond this a guided score is all guidance: refused as a likely typo
@@ -73,7 +73,8 @@ class ScoreModel:
                  cd_alpha=_D["cd_alpha"], cd_buffer=_D["cd_buffer"], cd_reinit=_D["cd_reinit"],
                  sigma_max=_D["sigma_max"], sigma_min=_D["sigma_min"], n_levels=_D["n_levels"],
                  sigma_sampling=_D["sigma_sampling"], p_mean=_D["p_mean"], p_std=_D["p_std"],
-                 weighting=_D["weighting"], normalize=_D["normalize"], steps=_D["steps"],
+                 weighting=_D["weighting"], vp_schedule=_D["vp_schedule"], normalize=_D["normalize"],
+                 steps=_D["steps"],
                  batch_size=_D["batch_size"], lr=_D["lr"], ema=_D["ema"],
                  grad_clip=_D["grad_clip"], holdout=_D["holdout"], sample_every=_D["sample_every"],
                  eval_every=_D["eval_every"], checkpoint_every=_D["checkpoint_every"],
@@ -304,7 +305,8 @@ class ScoreModel:
                                       self.data_shape_, n, sigmas=self._sigmas_n(), generator=g, energy=energy,
                                       x_init=None if x_init is None else x_init[start:start + n], steps=steps,
                                       step_size=self._step_size_n(step_size), steps_per_level=cfg.steps_per_level,
-                                      langevin_steps=cfg.langevin_steps, prior_mean=centre, **options)
+                                      langevin_steps=cfg.langevin_steps, prior_mean=centre,
+                                      sde=self._sde(), **options)
             yield self.normalizer_.inverse(x).cpu(), info
 
     def _labels(self, y, n: int):
@@ -348,6 +350,10 @@ class ScoreModel:
             raise ValueError("classifier guidance needs a classifier: train with classifier_steps > 0")
         return classifier_guidance(score_function(Labelled(net, None), cfg.model), self.run_.classifier.log_prob,
                                    labels, float(w))
+
+    def _sde(self):
+        """The model's SDE in normalised units (VE over the levels for ncsn), or None."""
+        return model_sde(self.run_.cfg, self._sigmas_n()) if len(self.run_.sigmas) >= 2 else None
 
     def _sigmas_n(self) -> torch.Tensor:
         return self.run_.sigmas.to(self.device_)

@@ -15,7 +15,7 @@ imports no data; those two are imported on first use of their names here.
 import importlib
 
 from .frechet import frechet_distance
-from .likelihood import bits_per_dim, ode_log_likelihood
+from .likelihood import bits_per_dim, ode_log_likelihood, sde_log_likelihood
 from .metrics import energy_distance, mode_fractions, relative_fisher_divergence
 from .partition import ais_log_partition, grid_log_partition, negative_log_likelihood
 
@@ -31,6 +31,6 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["energy_distance", "mode_fractions", "relative_fisher_divergence", "frechet_distance",
+__all__ = ["sde_log_likelihood", "energy_distance", "mode_fractions", "relative_fisher_divergence", "frechet_distance",
            "ode_log_likelihood", "bits_per_dim", "grid_log_partition", "ais_log_partition",
            "negative_log_likelihood", *_LATE]

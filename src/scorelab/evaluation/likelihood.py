@@ -92,6 +92,26 @@ def ode_log_likelihood(score_fn, x, *, sigma_min: float, sigma_max: float,
     return log_p
 
 
+def sde_log_likelihood(score_fn, x, sde, **options):
+    """log p̃_{σ̃(t_min)}(x) in nats, shape (batch,), for ``sde``'s probability-flow ODE with its
+    own prior (Song et al. 2021, Appendix D), on the contract's coordinates x̃ = x_t/s(t).
+
+    The SDE's ODE in x̃ is the VE one in σ̃ (Karras et al. 2022), so this is
+    :func:`ode_log_likelihood` over [σ̃(t_min), σ̃(T)] with the prior exchanged: x̃_T = x_T/s(T)
+    and x_T ~ the SDE's prior give log p̃(x̃_T) = log p_prior(s(T)·x̃_T) + d·log s(T)
+    (VP and sub-VP: N(0, I) on x_T, i.e. N(0, s(T)⁻²·I) on x̃; VE: N(0, σ_max²·I), as there).
+    ``options`` go to :func:`ode_log_likelihood`; with ``return_info`` its dict comes too.
+    """
+    sigma_min, sigma_max = sde.sigma_range
+    want_info = options.pop("return_info", False)
+    _, info = ode_log_likelihood(score_fn, x, sigma_min=sigma_min, sigma_max=sigma_max,
+                                 return_info=True, **options)
+    s_T, d = float(sde.mean_scale(sde.T)), x[0].numel()
+    prior = sde.prior_log_prob(s_T * info["x_sigma_max"]) + d * math.log(s_T)
+    log_p = prior + info["delta_log_prob"]
+    return (log_p, {**info, "prior_log_prob": prior}) if want_info else log_p
+
+
 def bits_per_dim(log_likelihood_nats, dim: int, *, scale: float = 1.0,
                  dequantize_levels: int | None = None):
     """Convert log-likelihoods in nats per sample into bits per dimension (lower is better).

@@ -12,7 +12,7 @@ import math
 import torch
 
 from ..nn import score_from_energy
-from ..objectives import denoising_score_matching, sliced_score_matching
+from ..objectives import NOISE_CONDITIONAL, denoising_score_matching, sliced_score_matching
 from . import partition
 from .likelihood import bits_per_dim, ode_log_likelihood
 from .images import REFERENCES, image_report
@@ -200,8 +200,8 @@ def image_bits_per_dim(model, x: torch.Tensor, *, n_images: int = BPD_IMAGES, le
     error over the images, which includes the dequantisation and probe noise), ``per_image``
     (a tensor), ``n_images``, ``dequantize_levels``, ``sigma`` (data units) and ``nfe``.
     """
-    if model.objective != "ncsn" or len(model.sigmas_) < 2:
-        raise ValueError("image_bits_per_dim needs a noise-conditional model (objective 'ncsn')")
+    if model.objective not in NOISE_CONDITIONAL or len(model.sigmas_) < 2:
+        raise ValueError("image_bits_per_dim needs a noise-conditional model (objective 'ncsn', 've', 'vp' or 'subvp')")
     x = torch.as_tensor(x, dtype=torch.float32).cpu()  # dequantised on the CPU with g, whatever x's device
     g = torch.Generator().manual_seed(seed)
     x = x[torch.randperm(len(x), generator=g)[:n_images]]
@@ -254,7 +254,7 @@ def evaluate(model, x: torch.Tensor, seed: int = 0, bpd_images: int = BPD_IMAGES
         n = min(len(x), FD_SAMPLES)
         report = image_report(model.sample(n, random_state=seed, batch_size=500, **sample_options), reference, seed=seed)
         result.update({name: report[key] for name, key in IMAGE_KEYS.items()})
-    if model.data_kind_ == "images" and model.objective == "ncsn" and bpd_images > 0:
+    if model.data_kind_ == "images" and model.objective in NOISE_CONDITIONAL and bpd_images > 0:
         bpd = image_bits_per_dim(model, x, n_images=bpd_images, seed=seed)
         result.update({"bits_per_dim": bpd["bits_per_dim"], "bits_per_dim_se": bpd["bits_per_dim_se"],
                        "bits_per_dim_images": bpd["n_images"],

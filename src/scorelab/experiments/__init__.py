@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from . import dsm_sigma, ebm_training, guidance, images, low_density, manifold, mixture_weights, noise_levels
-from . import score_field, sliced_vs_exact
+from . import score_field, sde, sliced_vs_exact
 from ._common import record_run
 
 
@@ -45,6 +45,10 @@ EXPERIMENTS = {
     "guidance": Experiment(guidance, {"data": "digits"}),
     "guidance-mnist": Experiment(guidance, {"data": "mnist"}, "guidance on 28×28 MNIST (an hour of training "
                                  "on two cores)."),
+    "sde": Experiment(sde),
+    "sde-likelihood": Experiment(sde, {"models": ("vp", "vp-likelihood"), "datasets": ("digits",), "digits_steps": 6000},
+                                 "sde's likelihood-weighting question at the default digits budget: VP with "
+                                 "lambda = sigma^2 and lambda = g^2, 6000 steps each."),
 }
 
 

@@ -16,11 +16,14 @@ from ..core import as_sigma, broadcast_like, gaussian_like, half_mean_square
 WEIGHTINGS = ("sigma2", "edm")
 
 
-def _weighted_dsm(score_fn, x, sig, generator, weighting="sigma2", sigma_data=1.0):
-    """Mean of w(σ)·½‖σ·s(x + σz, σ) + z‖² for per-sample σ (``sig``, shape (batch,))."""
+def _weighted_dsm(score_fn, x, sig, generator, weighting="sigma2", sigma_data=1.0, weight=None):
+    """Mean of w(σ)·½‖σ·s(x + σz, σ) + z‖² for per-sample σ (``sig``, shape (batch,)), times
+    ``weight`` (a number or one per sample) if given."""
     z = gaussian_like(x, generator)
     sb = broadcast_like(sig, x)
     r = z + sb * score_fn(torch.addcmul(x, sb, z), sig)   # addcmul: no graph
+    if weight is not None:
+        r = r * broadcast_like(torch.as_tensor(weight, dtype=x.dtype, device=x.device).sqrt().expand(len(x)), x)
     if weighting == "sigma2":
         return half_mean_square(r)
     if weighting != "edm":

@@ -8,6 +8,8 @@ samples (and a :class:`SamplerInfo` with the NFE and, on request, the trajectory
 - ``mala.py``: the Metropolis-adjusted Langevin algorithm (and its single transition);
 - ``ode.py``: the probability-flow ODE (Euler, Heun, DPM-Solver++(2M), adaptive) and
   predictor–corrector sampling of the reverse SDE;
+- ``sde.py``: the SDE view: Euler–Maruyama and predictor–corrector on the reverse SDE of
+  VE, VP or sub-VP, DDPM's ancestral sampler and DDIM (with η) on a σ̃ schedule;
 - ``inpainting.py``: annealed Langevin constrained to known coordinates;
 - ``guidance.py``: conditional scores (classifier-free and classifier guidance) as closures;
 - ``schedules.py``: noise schedules and NCSNv2's rules for choosing them;
@@ -19,6 +21,7 @@ from .inpainting import inpaint
 from .langevin import annealed_langevin, langevin
 from .mala import mala, mala_step
 from .ode import dpmpp_2m, euler, heun, ode_adaptive, predictor_corrector
+from .sde import ddim, ddpm, euler_maruyama, probability_flow, sde_predictor_corrector, sde_sigmas, sde_times
 from .schedules import (geometric_sigmas, karras_sigmas, max_pairwise_distance,
                         ncsnv2_num_levels, ncsnv2_ratio, ncsnv2_step_size)
 
@@ -26,4 +29,5 @@ __all__ = ["langevin", "annealed_langevin", "mala", "mala_step", "tweedie_denois
            "SamplerInfo", "geometric_sigmas", "karras_sigmas", "max_pairwise_distance",
            "ncsnv2_ratio", "ncsnv2_num_levels", "ncsnv2_step_size",
            "euler", "heun", "dpmpp_2m", "ode_adaptive", "predictor_corrector",
-           "classifier_free_guidance", "classifier_guidance", "conditional_score"]
+           "classifier_free_guidance", "classifier_guidance", "conditional_score",
+           "euler_maruyama", "probability_flow", "sde_predictor_corrector", "ddim", "ddpm", "sde_times", "sde_sigmas"]

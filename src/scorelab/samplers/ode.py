@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from ..core import gaussian_like, sum_except_batch
+from ..core import broadcast_like, gaussian_like, sum_except_batch
 from ._base import SamplerRun, tweedie_denoise
 
 
@@ -189,19 +189,10 @@ def predictor_corrector(score_fn, x, sigmas, *, snr: float = 0.16, n_corrector: 
         raise ValueError("predictor_corrector: need snr >= 0 and n_corrector >= 0")
     run = SamplerRun(score_fn, x, callback=callback, trajectory=trajectory,
                      name="predictor_corrector")
-    shape = (-1,) + (1,) * (x.ndim - 1)
     x = x.detach()
     for i, (sigma, sigma_next) in enumerate(zip(sigmas, sigmas[1:] + [0.0])):
         for _ in range(n_corrector):
-            s = run.score(x, sigma)
-            z = gaussian_like(x, generator)
-            s_norm = sum_except_batch(s.square()).sqrt()
-            z_norm = sum_except_batch(z.square()).sqrt()
-            if not per_sample_step:
-                s_norm, z_norm = s_norm.mean().expand_as(s_norm), z_norm.mean().expand_as(z_norm)
-            eps = torch.where(s_norm > 0, 2 * (snr * z_norm / s_norm) ** 2, torch.zeros_like(s_norm))
-            eps = eps.reshape(shape)
-            x = (x + eps * s + (2 * eps).sqrt() * z).detach()
+            x = langevin_corrector(run, x, sigma, snr, generator, per_sample_step)
         var = sigma**2 - sigma_next**2
         x = x + var * run.score(x, sigma)
         if sigma_next > 0:
@@ -210,3 +201,20 @@ def predictor_corrector(score_fn, x, sigmas, *, snr: float = 0.16, n_corrector: 
         run.step_done(i, x, sigma_next)
         run.check(x, f"blew up at sigma={sigma:.4g}; lower snr")
     return run.finish(x, return_info)
+
+
+def langevin_corrector(run: SamplerRun, x, sigma: float, snr: float, generator=None,
+                       per_sample_step: bool = False, alpha: float = 1.0):
+    """One corrector step of Song et al. 2021 (Algorithms 4–5): x ← x + ε·s(x, σ) + √(2ε)·z,
+    ε = 2α·(snr·‖z‖/‖s(x, σ)‖)², norms over every dimension but the batch, averaged over the
+    batch unless ``per_sample_step`` (see :func:`predictor_corrector`); α = 1 for VE, the
+    step's 1 − β_i for VP. One NFE; a zero score norm leaves the sample where it is."""
+    s = run.score(x, sigma)
+    z = gaussian_like(x, generator)
+    s_norm = sum_except_batch(s.square()).sqrt()
+    z_norm = sum_except_batch(z.square()).sqrt()
+    if not per_sample_step:
+        s_norm, z_norm = s_norm.mean().expand_as(s_norm), z_norm.mean().expand_as(z_norm)
+    eps = torch.where(s_norm > 0, 2 * alpha * (snr * z_norm / s_norm) ** 2, torch.zeros_like(s_norm))
+    eps = broadcast_like(eps, x)
+    return (x + eps * s + (2 * eps).sqrt() * z).detach()

@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from ..objectives import ReplayBuffer, contrastive_divergence, sliced_score_matching
+from ..objectives import SDE_OBJECTIVES, ReplayBuffer, contrastive_divergence, sliced_score_matching
 from ..samplers.named import SAMPLERS, run_sampler
 
 
@@ -31,7 +31,8 @@ class Option:
     auto: bool = False  # accepts the string "auto"
 
 
-OBJECTIVES = ("ncsn", "dsm", "ssm", "ssm-vr", "esm", "cd")
+OBJECTIVES = ("ncsn", "dsm", "ssm", "ssm-vr", "esm", "cd", "ve", "vp", "subvp")
+
 
 
 def default_of(fn, name: str):
@@ -52,7 +53,7 @@ OPTIONS = {
     "precondition": Option("model", "auto", "str", "how the U-Net's output becomes a score: ncsn (F/sigma) or edm (EDM's c_skip, c_out, c_in, c_noise); 'auto': edm for images", ("auto", "ncsn", "edm")),
     "label_dropout": Option("model", 0.1, "float", "class-conditional models (trained with labels): probability that a training label is replaced by the null class, so that one network gives s(x, sigma | y) and s(x, sigma) (classifier-free guidance)", minimum=0, maximum=1),
     # [objective]
-    "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models)", OBJECTIVES),
+    "objective": Option("objective", "ncsn", "str", "training objective: ncsn (multi-scale denoising), dsm, ssm, ssm-vr, esm (exact), cd (contrastive divergence, energy models), or continuous-time denoising for an SDE: ve, vp (DDPM), subvp", OBJECTIVES),
     "sigma": Option("objective", "auto", "float", "noise level of single-sigma denoising score matching, data units ('auto': 0.1 x data scale)", minimum=0, strict=True, auto=True),
     "n_projections": Option("objective", default_of(sliced_score_matching, "n_projections"), "int", "random projections per sample for sliced score matching", minimum=1),
     "sliced_method": Option("objective", "auto", "str", "sliced score matching's derivative: forward (exact, forward mode, MLPs), hvp (exact, reverse over reverse, any network), auto (forward where the network has it, else hvp) or finite-difference (FD-SSM, O(fd_eps^2) bias)", ("auto", "forward", "hvp", "finite-difference")),
@@ -63,13 +64,14 @@ OPTIONS = {
     "cd_buffer": Option("objective", default_of(ReplayBuffer, "size"), "int", "persistent chains in the replay buffer (0: CD-k from the data)", minimum=0),
     "cd_reinit": Option("objective", default_of(ReplayBuffer, "reinit_prob"), "float", "fraction of chains re-initialised from noise at each update", minimum=0, maximum=1),
     # [noise]
-    "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2)", minimum=0, strict=True, auto=True),
+    "sigma_max": Option("noise", "auto", "float", "largest noise level, data units ('auto': the largest pairwise distance, NCSNv2; for vp and subvp the schedule's sigma-tilde(T), 152 data scales)", minimum=0, strict=True, auto=True),
     "sigma_min": Option("noise", "auto", "float", "smallest noise level, data units ('auto': 0.01 x data scale)", minimum=0, strict=True, auto=True),
     "n_levels": Option("noise", "auto", "int", "number of geometric noise levels ('auto': from the dimension, NCSNv2)", minimum=2, auto=True),
     "sigma_sampling": Option("noise", "auto", "str", "how objective 'ncsn' draws sigma per sample: one of the geometric levels (NCSN), log-uniform between sigma_min and sigma_max, or log-normal (EDM: ln sigma ~ N(p_mean, p_std^2), normalised units); 'auto': log-normal for images, levels for points", ("auto", "levels", "log-uniform", "log-normal")),
     "p_mean": Option("noise", -0.5, "float", "mean of ln sigma for log-normal sigma sampling (normalised units; EDM's -1.2 for data in [-1, 1])"),
     "p_std": Option("noise", 1.2, "float", "standard deviation of ln sigma for log-normal sigma sampling", minimum=0, strict=True),
-    "weighting": Option("noise", "auto", "str", "loss weight per sigma of objective 'ncsn': sigma2 (NCSN's lambda = sigma^2) or edm (EDM's lambda = (sigma^2 + 1)/sigma^2); 'auto': edm for images, sigma2 for points", ("auto", "sigma2", "edm")),
+    "weighting": Option("noise", "auto", "str", "loss weight per sigma: sigma2 (NCSN's lambda = sigma^2), edm (EDM's lambda = (sigma^2 + 1)/sigma^2; objective ncsn) or likelihood (lambda = g^2, Song et al. 2021; objectives ve, vp, subvp); 'auto': edm for ncsn on images, sigma2 otherwise", ("auto", "sigma2", "edm", "likelihood")),
+    "vp_schedule": Option("noise", "linear", "str", "beta schedule of objectives vp and subvp: linear (DDPM, beta in [0.1, 20]) or cosine (Nichol & Dhariwal)", ("linear", "cosine")),
     "normalize": Option("noise", "isotropic", "str", "data normalisation, stored and undone on output: isotropic (one scale), per-dim, none", ("isotropic", "per-dim", "none")),
     # [training]
     "steps": Option("training", "auto", "int", "optimisation steps ('auto': 12000 for points; for images 40000 above 16 pixels a side, 6000 up to 16)", minimum=1, auto=True),
@@ -155,6 +157,10 @@ def make_config(**values) -> SimpleNamespace:
         raise ConfigError("training.micro_batches must divide training.batch_size")
     if cfg["objective"] == "cd" and cfg["model"] != "energy":
         raise ConfigError("objective.objective: 'cd' (contrastive divergence) needs model.model = 'energy'")
+    if cfg["weighting"] == "likelihood" and cfg["objective"] not in SDE_OBJECTIVES:
+        raise ConfigError("noise.weighting: 'likelihood' is for the SDE objectives ve, vp, subvp")
+    if cfg["weighting"] == "edm" and cfg["objective"] in SDE_OBJECTIVES:
+        raise ConfigError("noise.weighting: 'edm' is for objective 'ncsn'; the SDE objectives take sigma2 or likelihood")
     return SimpleNamespace(**cfg)
 
 

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import torch
 
 from .._version import __version__
+from ..objectives import NOISE_CONDITIONAL, SDE_OBJECTIVES
 from . import checkpoint as ckpt
 from .config import OPTIONS, ConfigError, make_config
 from .normalization import Normalizer
@@ -150,12 +151,12 @@ class Run:
 
 def _sigmas_fit(cfg, sigmas: torch.Tensor) -> bool:
     """Finite, positive, strictly decreasing, and as many as the objective uses (ncsn:
-    n_levels, dsm: 1, others: 0)?"""
+    n_levels, the SDEs ve, vp, subvp: n_levels ≥ 2 spanning their σ̃ range, dsm: 1, others: 0)?"""
     if sigmas.ndim != 1 or not torch.isfinite(sigmas).all() or (sigmas <= 0).any() \
             or (sigmas[1:] >= sigmas[:-1]).any():
         return False
-    if cfg.objective == "ncsn":
-        return len(sigmas) >= 1 and cfg.n_levels in ("auto", len(sigmas))
+    if cfg.objective in NOISE_CONDITIONAL:  # ncsn and the SDEs: n_levels levels on the contract
+        return len(sigmas) >= (2 if cfg.objective in SDE_OBJECTIVES else 1) and cfg.n_levels in ("auto", len(sigmas))
     return len(sigmas) == (1 if cfg.objective == "dsm" else 0)
 
 

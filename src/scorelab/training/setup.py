@@ -2,11 +2,12 @@
 import torch
 
 from ..nn import EnergyMLP, Labelled, ScoreMLP, drop_labels, score_from_energy
-from ..objectives import (ReplayBuffer, contrastive_divergence, denoising_score_matching,
-                          exact_score_matching, log_normal_denoising_score_matching,
-                          log_uniform_denoising_score_matching, multiscale_denoising_score_matching,
-                          sliced_score_matching)
+from ..objectives import (NOISE_CONDITIONAL, SDE_OBJECTIVES, ReplayBuffer, continuous_denoising_score_matching,
+                          contrastive_divergence, denoising_score_matching, exact_score_matching,
+                          log_normal_denoising_score_matching, log_uniform_denoising_score_matching,
+                          multiscale_denoising_score_matching, sliced_score_matching)
 from ..samplers import geometric_sigmas, max_pairwise_distance, ncsnv2_num_levels
+from ..sde import SDES, make_sde
 
 DEFAULT_SIGMA_MIN = 0.01  # normalised units: 1% of the data scale (NCSNv2 uses 0.01 on [0, 1] images)
 DEFAULT_DSM_SIGMA = 0.1
@@ -18,15 +19,20 @@ def noise_levels(cfg, x_norm: torch.Tensor, scale: float) -> torch.Tensor:
 
     ``ncsn``: geometric from σ_max (NCSNv2 technique 1: the largest pairwise distance of the
     normalised data) down to σ_min, L levels from :func:`ncsnv2_num_levels` (technique 2).
-    ``dsm``: the single σ. Objectives without noise (ssm, ssm-vr, esm, cd): none.
+    ``ve``: as ``ncsn``; ``vp``, ``subvp``: the same, but σ_max = the schedule's σ̃(T) (its
+    prior's scale): levels on the contract, the SDE's σ̃ range. ``dsm``: the single σ.
+    Objectives without noise (ssm, ssm-vr, esm, cd): none.
     User-given values are in data units and divided by the data scale.
     """
     if cfg.objective == "dsm":
         sigma = DEFAULT_DSM_SIGMA if cfg.sigma == "auto" else cfg.sigma / scale
         return torch.tensor([sigma], dtype=torch.float32)
-    if cfg.objective != "ncsn":
+    if cfg.objective not in NOISE_CONDITIONAL:
         return torch.zeros(0)
-    smax = max_pairwise_distance(x_norm) if cfg.sigma_max == "auto" else cfg.sigma_max / scale
+    if cfg.objective in ("vp", "subvp") and cfg.sigma_max == "auto":
+        smax = SDES[cfg.objective](schedule=cfg.vp_schedule).sigma_range[1]
+    else:
+        smax = max_pairwise_distance(x_norm) if cfg.sigma_max == "auto" else cfg.sigma_max / scale
     smin = DEFAULT_SIGMA_MIN if cfg.sigma_min == "auto" else cfg.sigma_min / scale
     if smin >= smax:
         raise ValueError(f"noise.sigma_min ({smin * scale:.4g}) must be below noise.sigma_max ({smax * scale:.4g})")
@@ -108,13 +114,13 @@ def with_autocast(objective, dtype):
     return loss
 
 
-LABELLED_OBJECTIVES = ("ncsn", "dsm")  # objectives that train on labels (denoising)
+LABELLED_OBJECTIVES = ("ncsn", "dsm", *SDE_OBJECTIVES)  # objectives that train on labels (denoising)
 
 
 def build_network(cfg, shape: tuple, kind: str, n_classes: int = 0) -> torch.nn.Module:
     """An MLP for points (flattened), a U-Net for images; noise-conditional for ``ncsn``;
     class-conditional with ``n_classes`` (a label embedding beside the noise's)."""
-    conditional = cfg.objective == "ncsn"
+    conditional = cfg.objective in NOISE_CONDITIONAL
     if n_classes and cfg.objective not in LABELLED_OBJECTIVES:
         raise ValueError(f"labels: class-conditional training needs objective "
                          f"{' or '.join(LABELLED_OBJECTIVES)}, not {cfg.objective!r}")
@@ -167,6 +173,9 @@ def _objective(cfg, score, sigmas, net, buffer, kind):
     name = cfg.objective
     if name == "ncsn":
         return _multiscale_objective(cfg, score, sigmas, kind)
+    if name in SDE_OBJECTIVES:
+        sde, weighting = model_sde(cfg, sigmas), "sigma2" if cfg.weighting == "auto" else cfg.weighting
+        return lambda x, g: continuous_denoising_score_matching(score, x, sde, weighting=weighting, generator=g)
     if name == "dsm":
         return lambda x, g: denoising_score_matching(score, x, float(sigmas[0]), generator=g)
     if name in ("ssm", "ssm-vr"):
@@ -177,6 +186,13 @@ def _objective(cfg, score, sigmas, net, buffer, kind):
         return lambda x, g: exact_score_matching(score, x)
     return lambda x, g: contrastive_divergence(net, x, n_steps=cfg.cd_steps, step_size=cfg.cd_step_size,
                                                buffer=buffer, alpha=cfg.cd_alpha, generator=g)
+
+
+def model_sde(cfg, sigmas: torch.Tensor):
+    """The SDE of a noise-conditional model: that of its objective (``ve``, ``vp``, ``subvp``,
+    ``noise.vp_schedule``) over its levels' σ̃ range; VE over the levels for ``ncsn``."""
+    name = cfg.objective if cfg.objective in SDE_OBJECTIVES else "ve"
+    return make_sde(name, float(sigmas[-1]), float(sigmas[0]), cfg.vp_schedule)
 
 
 def _multiscale_objective(cfg, score, sigmas, kind):
