@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 IMAGES = Path(__file__).resolve().parent / "images"
-PREFIX = {"digits": "digits_", "mnist": "mnist_"}
+PREFIX = {"digits": "digits_", "mnist": "mnist_", "guidance": "guidance_digits_", "guidance-mnist": "guidance_mnist_"}
 SKIP = {"ebm-training-5-seeds", "sde-likelihood"}
 
 

@@ -106,10 +106,10 @@ def test_noise_levels_more_levels_recover_weights_better(tmp_path):
 
 
 def test_guidance_experiment_quick(tmp_path):
-    stored = run_quick_experiment("guidance", tmp_path, "guidance_sweep.png")
+    stored = run_quick_experiment("guidance", tmp_path, "sweep.png")
     assert {r["method"] for r in stored["sweep"]} == {"free", "classifier"}
     assert all(0 <= r["accuracy"] <= 1 and r["fd"] > 0 and r["nfe"] == 35 for r in stored["sweep"])
     assert set(stored["targets"]) == {"mixture_nearest_own", "mixture_energy_distance_ratio", "image_accuracy",
                                       "image_fd_ratio"}
     assert (tmp_path / "guidance" / "class_rows.png").stat().st_size > 0
-    assert (tmp_path / "guidance" / "inpaint_class.png").stat().st_size > 0
+    assert (tmp_path / "guidance" / "inpaint.png").stat().st_size > 0

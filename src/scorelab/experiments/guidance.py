@@ -161,9 +161,9 @@ def run(out_dir: Path, quick: bool = False, seed: int = 0, data: str = "digits",
     samples = part["samples"][("free", best["strength"])]
     per = cfg["per_class"]
     grid = torch.cat([samples[c * per: c * per + min(per, 10)] for c in range(len(part["model"].classes_))])
-    figures = [_plot_sweep(part["rows"], data, out_dir / "guidance_sweep.png"),
+    figures = [_plot_sweep(part["rows"], data, out_dir / "sweep.png"),
                save_image_grid(out_dir / "class_rows.png", grid, nrow=min(per, 10), scale=4 if data == "digits" else 2),
-               _inpaint_grid(part["model"], data, seed, out_dir / "inpaint_class.png", quick)]
+               _inpaint_grid(part["model"], data, seed, out_dir / "inpaint.png", quick)]
     return {"data": data, "mixture": mixture, "sweep": part["rows"], "chosen_w": best["strength"],
             "targets": targets(mixture, part["rows"]), "figures": [p.name for p in figures],
             "classifier_steps": cfg["classifier_steps"]}
