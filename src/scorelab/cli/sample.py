@@ -1,6 +1,7 @@
 """scorelab sample RUN -n N --out FILE"""
 from pathlib import Path
 
+from ..core.signals import Interrupted
 from ..samplers.named import SAMPLERS, resolve
 from ._common import (add_device, check_output, load_model, non_negative_int, positive_float,
                       positive_int, progress_bar, write_samples)
@@ -29,14 +30,20 @@ def run(args) -> int:
     sampler = args.sampler or model.run_.cfg.sampler
     chunks = model.iter_samples(args.n, args.seed, sampler, batch_size=args.batch_size, steps=args.steps,
                                 step_size=args.step_size)
-    nfe = []
+    nfe, done = [], [0]
     with progress_bar(args.n, "sampling", "sample", args.quiet) as bar:
         def counted():
             for x, info in chunks:
                 nfe.append(info.nfe)
+                done[0] += len(x)
                 bar.update(len(x))
                 yield x
-        write_samples(out, counted(), args.n, model.data_shape_, args.force, model.preview_)
+        try:
+            write_samples(out, counted(), args.n, model.data_shape_, args.force, model.preview_)
+        except Interrupted as e:
+            raise Interrupted(e.signum, f"{e} after {done[0]} of {args.n} samples; nothing was written to "
+                              f"{out} (it is written whole or not at all): rerun the command, the same "
+                              "--seed gives the same samples") from None
     print(f"wrote {args.n} samples to {out} ({resolve(sampler, len(model.sigmas_))}, "
           f"{nfe[-1]} score evaluations per batch of up to {args.batch_size})")
     return 0
