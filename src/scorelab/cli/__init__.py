@@ -48,28 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        with signals_raise():
+    with signals_raise():  # kept while the error is reported: a second signal cannot cut it off
+        try:
             args = build_parser().parse_args(argv)
             if not getattr(args, "handler", None):
                 build_parser().print_help()
                 return 2
             return args.handler(args) or 0
-    except Interrupted as e:
-        again = [a for a in argv if a not in ("--force", "--resume")] + ["--resume"]
-        hint = f" ({shlex.join(['scorelab', *again])})" if e.resumable else ""
-        print(f"scorelab: {e}{hint}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("scorelab: interrupted", file=sys.stderr)
-        return 130
-    except SystemExit as e:  # --help / --version
-        return e.code if isinstance(e.code, int) else 0
-    except Exception as e:  # noqa: BLE001 - the contract: one line, exit 2
-        if os.environ.get("SCORELAB_DEBUG"):
-            raise
-        msg = " ".join(str(e).split()) or type(e).__name__
-        if isinstance(e, (MemoryError, RecursionError)):
-            msg = f"{type(e).__name__}: {msg}"
-        print(f"scorelab: error: {msg}", file=sys.stderr)
-        return 2
+        except Interrupted as e:
+            again = [a for a in argv if a not in ("--force", "--resume")] + ["--resume"]
+            hint = f" ({shlex.join(['scorelab', *again])})" if e.resumable else ""
+            print(f"scorelab: {e}{hint}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            print("scorelab: interrupted", file=sys.stderr)
+            return 130
+        except SystemExit as e:  # --help / --version
+            return e.code if isinstance(e.code, int) else 0
+        except Exception as e:  # noqa: BLE001 - the contract: one line, exit 2
+            if os.environ.get("SCORELAB_DEBUG"):
+                raise
+            msg = " ".join(str(e).split()) or type(e).__name__
+            if isinstance(e, (MemoryError, RecursionError)):
+                msg = f"{type(e).__name__}: {msg}"
+            print(f"scorelab: error: {msg}", file=sys.stderr)
+            return 2

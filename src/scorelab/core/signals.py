@@ -40,16 +40,19 @@ def _handlers(handler):
             signal.signal(s, h)
 
 
+_FIRED = []  # the signal that began this stop, shared by both ways of handling it
+
+
 @contextlib.contextmanager
 def signals_raise():
     """Within: the first SIGINT or SIGTERM raises :class:`Interrupted` where the program is;
-    later ones are ignored, so that the clean-up in ``finally`` blocks (removing a temporary
-    file, say) runs to its end."""
-    fired = []
+    later ones (also after a :class:`StopRequest` stopped) are ignored, so that the clean-up in
+    ``finally`` blocks (removing a temporary file, say) and the final message run to their end."""
+    _FIRED.clear()
 
     def handler(signum, frame):
-        if not fired:
-            fired.append(signum)
+        if not _FIRED:
+            _FIRED.append(signum)
             raise Interrupted(signum)
     with _handlers(handler):
         yield
@@ -69,6 +72,7 @@ class StopRequest:
     def _handle(self, signum, frame):
         if self.signum is None or self._protected:
             self.signum = self.signum or signum
+            _FIRED.append(signum)
             return
         raise Interrupted(signum, f"interrupted by a second {signal_name(signum)} before the "
                           "checkpoint of this step; --resume continues from the last one")
