@@ -97,8 +97,10 @@ def claimed(run_dir, force: bool, resume: bool, topo: Topology):
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             lock.acquire()
-        except (OSError, RunLockedError) as e:
+        except RunLockedError as e:
             error = e
+        except OSError as e:
+            error = RunDirError(f"{run_dir}: cannot write here ({e.strerror or e})")
     if topo.max_int(error is not None):
         raise error or RunDirError(f"{run_dir}: the first process could not take the run's lock")
     try:
