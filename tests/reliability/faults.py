@@ -22,9 +22,11 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "PYTH
        "PYTHONPATH": os.pathsep.join([_SRC, *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
-def trials(fast: int) -> int:
-    """``fast`` in ``make test``, ``$SCORELAB_TRIALS`` in the full run."""
-    return int(os.environ.get("SCORELAB_TRIALS", fast))
+def trials(fast: int, kinds: int = 1) -> int:
+    """``fast`` in ``make test``; in the full run ``$SCORELAB_TRIALS`` for each of ``kinds``
+    kinds of fault (signals, say) that the trials cycle through."""
+    full = os.environ.get("SCORELAB_TRIALS")
+    return fast if full is None else int(full) * kinds
 
 
 def record(row: str, **counts) -> None:

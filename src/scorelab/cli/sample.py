@@ -38,12 +38,22 @@ def run(args) -> int:
                 done[0] += len(x)
                 bar.update(len(x))
                 yield x
+        old = _inode(out)
         try:
             write_samples(out, counted(), args.n, model.data_shape_, args.force, model.preview_)
         except Interrupted as e:
+            if _inode(out) not in (old, None):  # stopped after the rename: the file is complete
+                raise Interrupted(e.signum, f"{e} after all {args.n} samples were written to {out}") from None
             raise Interrupted(e.signum, f"{e} after {done[0]} of {args.n} samples; nothing was written to "
                               f"{out} (it is written whole or not at all): rerun the command, the same "
                               "--seed gives the same samples") from None
     print(f"wrote {args.n} samples to {out} ({resolve(sampler, len(model.sigmas_))}, "
           f"{nfe[-1]} score evaluations per batch of up to {args.batch_size})")
     return 0
+
+
+def _inode(path: Path):
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
