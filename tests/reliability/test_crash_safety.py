@@ -36,7 +36,7 @@ import torch
 
 import scorelab
 from conftest import assert_same_checkpoint, fails_in_one_line
-from faults import ENV, inode as _inode, tmp_files as _tmp_files, wait_for as _wait_for
+from faults import ENV, record, inode as _inode, tmp_files as _tmp_files, wait_for as _wait_for
 from scorelab.cli import main
 from scorelab.training import CheckpointError
 from scorelab.training import checkpoint as ckpt
@@ -149,6 +149,9 @@ def test_sigkill_at_random_moments_never_tears_a_run(points_csv, tmp_path, capsy
                "left a temporary file": sum(e["tmp_left"] for e in log),
                "by mode": {m: sum(e["mode"] == m for e in log) for m in MODES}}
     print("crash-safety summary:", json.dumps(summary), f"{time.monotonic() - t0:.0f} s", file=sys.stderr)
+    record("SIGKILL during train, every start --resume", kills=summary["kills"], **summary["by mode"],
+           **{"started from step 0 by --resume": chains + summary["not a run yet"],
+              "chains resumed to equal weights": f"{completed} of {chains}"})
     assert all(summary["by mode"].values()), summary  # every way of killing did kill at least once
     assert summary["left a temporary file"] >= 1  # the mid-write kills did land mid-write
 
