@@ -27,13 +27,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=20, help="trials per kind of random fault (default: 20)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument("tests", nargs="*", help="test files to run (default: every reliability test with counts)")
     args = p.parse_args()
     counts_file = Path(tempfile.mkstemp(suffix=".jsonl")[1])
     env = {**os.environ, "SCORELAB_TRIALS": str(args.trials), "SCORELAB_CRASH_KILLS": str(args.trials),
            "SCORELAB_COUNTS": str(counts_file), "OMP_NUM_THREADS": "1"}
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q",
-                           *RANDOM_TESTS, *FIXED_TESTS], cwd=ROOT, env=env)
+                           *(args.tests or RANDOM_TESTS + FIXED_TESTS)], cwd=ROOT, env=env)
     minutes = (time.monotonic() - t0) / 60
     rows = [json.loads(line) for line in counts_file.read_text().splitlines()]
     counts_file.unlink()
