@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Small ops on 2 cores: busy-waiting OpenMP workers next to another busy process are slow.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup test demo bench bench-mnist experiments docs notebooks playground playground-test clean
+.PHONY: setup test reliability demo bench bench-mnist experiments docs notebooks playground playground-test clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# Every random fault of tests/reliability 20 times (about 25 min on 2 cores); the counts table.
+reliability: setup
+	$(PY) benchmarks/reliability_counts.py --trials $(or $(TRIALS),20)
 
 demo: setup
 	$(PY) -m scorelab demo

@@ -203,7 +203,9 @@ def test_rgb_jpeg_and_mixed_folders_become_rgb(tmp_path):
     red[..., 0] = 255
     save_image(tmp_path / "a.jpg", red)
     save_image(tmp_path / "b.png", np.full((6, 6), 128, dtype=np.uint8))  # gray
-    save_image(tmp_path / "c.png", np.full((6, 6, 4), 200, dtype=np.uint8))  # RGBA
+    rgba = np.full((6, 6, 4), 200, dtype=np.uint8)
+    rgba[..., 3] = 255  # opaque: the alpha channel is dropped (transparent pixels are refused)
+    save_image(tmp_path / "c.png", rgba)
     Image.fromarray(red).convert("P").save(tmp_path / "d.png")  # palette
     data = load_data(tmp_path)
     assert data.shape == (3, 6, 6) and len(data) == 4

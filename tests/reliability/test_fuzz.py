@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conftest import fails_in_one_line
 from scorelab.cli import build_parser, main
 from scorelab.data import DataError, Dataset, load_data
 from scorelab.samplers.named import SAMPLERS
@@ -164,6 +165,66 @@ def test_arrays_and_tensors(a, as_tensor, image_size):
     d = _load(a, image_size=image_size)
     if d is not None and image_size is None:
         assert len(d) == len(a)
+
+
+# Image folders: every file (mode, size, format, damage) is drawn, and the outcome predicted.
+GREY, OPAQUE_ALPHA = {"1", "L", "LA"}, {"RGBA", "LA"}
+PNG_MODES = ["L", "RGB", "RGBA", "LA", "P", "P+transparency", "1", "I;16"]
+JPEG_MODES = ["L", "RGB", "CMYK"]
+DAMAGE = ["none"] * 12 + ["truncated", "random bytes", "empty"]
+IMAGES = settings(max_examples=300 if DEEP else 25, deadline=None, **_COMMON)
+
+
+@st.composite
+def image_files(draw):
+    fmt = draw(st.sampled_from(["png", "jpg"]))
+    mode = draw(st.sampled_from(PNG_MODES if fmt == "png" else JPEG_MODES))
+    size = draw(st.sampled_from([(4, 4), (4, 4), (5, 3)]))  # (width, height)
+    transparent = mode in OPAQUE_ALPHA and draw(st.booleans())
+    return fmt, mode, size, transparent, draw(st.sampled_from(DAMAGE)), draw(st.integers(0, 2**32 - 1))
+
+
+def _image_bytes(fmt, mode, size, transparent, seed) -> bytes:
+    from PIL import Image
+    rgb = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    im = Image.fromarray(rgb, "RGB")
+    save = {}
+    if mode == "P+transparency":  # the first pixel's palette entry is transparent
+        im = im.convert("P")
+        save["transparency"] = im.getpixel((0, 0))
+    elif mode == "I;16":
+        im = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+    else:
+        im = im.convert(mode)
+    if mode in OPAQUE_ALPHA:
+        im.putalpha(Image.fromarray(np.full(rgb.shape[:2], 254 if transparent else 255, np.uint8)))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG" if fmt == "png" else "JPEG", **save)
+    return buf.getvalue()
+
+
+@IMAGES
+@given(files=st.lists(image_files(), min_size=2, max_size=5), image_size=st.sampled_from([None, None, 4]))
+def test_image_folders_of_mixed_modes_sizes_and_damage(scratch, files, image_size):
+    folder = scratch / "images"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for i, (fmt, mode, size, transparent, damage, seed) in enumerate(files):
+        data = _image_bytes(fmt, mode, size, transparent, seed)
+        data = {"none": data, "truncated": data[:len(data) // 2], "random bytes": os.urandom(len(data)),
+                "empty": b""}[damage]
+        _write(folder, f"{i}.{fmt}", data)
+    d = _load(str(folder), image_size=image_size)
+    damaged = [f[4] for f in files if f[4] != "none"]
+    refused = (any(f[1] == "I;16" or f[3] or (f[1] == "P+transparency") for f in files)
+               or (image_size is None and len({f[2] for f in files}) > 1))
+    event(f"damaged={bool(damaged)} refused={refused}")
+    if {"random bytes", "empty"} & set(damaged) or (refused and not damaged):
+        assert d is None
+    elif not damaged:
+        channels = 1 if all(f[1] in GREY for f in files) else 3
+        h, w = (4, 4) if image_size else files[0][2][::-1]
+        assert d is not None and tuple(d.x.shape) == (len(files), channels, h, w), (files, d and d.x.shape)
 
 
 @FAST
@@ -416,3 +477,22 @@ def test_big_endian_data_loads(source, scratch):
 def test_a_fractional_int_is_refused():
     with pytest.raises(ConfigError):
         make_config(**parse_set(["training.steps=1.5"]))
+
+
+@pytest.mark.parametrize("kind", ["sizes", "transparency", "corrupt"])
+def test_bad_image_folders_exit_2_in_one_line(kind, scratch, capsys):
+    from PIL import Image
+    folder = scratch / f"bad-{kind}"
+    folder.mkdir()
+    Image.new("L", (4, 4)).save(folder / "a.png")
+    if kind == "sizes":
+        Image.new("RGB", (5, 4)).save(folder / "b.png")
+        needle = "--set training.image_size="
+    elif kind == "transparency":
+        Image.new("RGBA", (4, 4), (0, 0, 0, 0)).save(folder / "b.png")
+        needle = "transparent pixels"
+    else:
+        (folder / "b.png").write_bytes((folder / "a.png").read_bytes()[:40])
+        needle = "not a readable image"
+    fails_in_one_line(capsys, ["train", str(folder), "--out", str(scratch / f"run-{kind}")], "b.png", needle)
+    assert not (scratch / f"run-{kind}").exists()

@@ -82,8 +82,12 @@ def write_samples(path: Path, chunks, n: int, shape: tuple, force: bool, preview
         import torch
 
         from ..viz import save_image_grid, save_scatter
+        from ..data.dataset import DataError, one_line
         x = torch.cat([torch.as_tensor(c) for c in chunks])
-        return save_image_grid(path, x) if x.ndim == 4 else save_scatter(path, x, preview)
+        try:
+            return save_image_grid(path, x) if x.ndim == 4 else save_scatter(path, x, preview)
+        except OSError as e:
+            raise DataError(f"{path}: cannot write ({one_line(e)})") from e
     from ..data.save import save_array_chunks
     return save_array_chunks(path, chunks, n, shape, overwrite=force)
 

@@ -1,6 +1,7 @@
 """scorelab sample RUN -n N --out FILE"""
 from pathlib import Path
 
+from ..core.signals import Interrupted
 from ..samplers.guidance import GUIDANCE_METHODS
 from ..samplers.named import SAMPLERS, resolve
 from ._common import (add_device, check_output, class_list, load_model, non_negative_float,
@@ -42,14 +43,30 @@ def run(args) -> int:
     chunks = model.iter_samples(total, args.seed, sampler, batch_size=args.batch_size, steps=args.steps,
                                 step_size=args.step_size, y=y, guidance=args.guidance,
                                 guidance_method=args.guidance_method)
-    nfe = []
+    nfe, done = [], [0]
     with progress_bar(total, "sampling", "sample", args.quiet) as bar:
         def counted():
             for x, info in chunks:
                 nfe.append(info.nfe)
+                done[0] += len(x)
                 bar.update(len(x))
                 yield x
-        write_samples(out, counted(), total, model.data_shape_, args.force, model.preview_)
+        old = _inode(out)
+        try:
+            write_samples(out, counted(), total, model.data_shape_, args.force, model.preview_)
+        except Interrupted as e:
+            if _inode(out) not in (old, None):  # stopped after the rename: the file is complete
+                raise Interrupted(e.signum, f"{e} after all {total} samples were written to {out}") from None
+            raise Interrupted(e.signum, f"{e} after {done[0]} of {total} samples; nothing was written to "
+                              f"{out} (it is written whole or not at all): rerun the command, the same "
+                              "--seed gives the same samples") from None
     print(f"wrote {total} samples to {out} ({resolve(sampler, len(model.sigmas_))}, "
           f"{nfe[-1]} score evaluations per batch of up to {args.batch_size})")
     return 0
+
+
+def _inode(path: Path):
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None

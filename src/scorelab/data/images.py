@@ -10,13 +10,21 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg")
 
 
 def _open_image(Image, path: Path):
-    """One image file as a Pillow image in mode 'L' (grayscale) or 'RGB'."""
+    """One image file as a Pillow image in mode 'L' (grayscale) or 'RGB'. Palette, bilevel,
+    CMYK and other 8-bit modes are converted; an alpha channel is dropped when every pixel is
+    opaque and refused otherwise (what is behind a transparent pixel is not in the file)."""
     try:
         with Image.open(path) as im:
             im.load()
             if im.mode.startswith(("I", "F")):
                 raise DataError(f"{path}: {im.mode} (16-bit or float) images are not supported; "
                                 "save as 8-bit")
+            if im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")
+            alpha = next((b for b in im.getbands() if b in ("A", "a")), None)
+            if alpha is not None and im.getchannel(alpha).getextrema()[0] < 255:
+                raise DataError(f"{path}: has transparent pixels ({im.mode}); flatten the images onto "
+                                "a background first")
             return im.convert("L" if im.mode in ("1", "L", "LA", "La") else "RGB")
     except DataError:
         raise
@@ -42,8 +50,9 @@ def load_image_folder(folder: Path, image_size) -> Dataset:
     """Every .png/.jpg/.jpeg file in ``folder`` (sorted by name; other files are ignored), or,
     for a folder holding no images but sub-folders of them, the images of every sub-folder
     with the sub-folder's name as their label (one class per sub-folder, as torchvision's
-    ImageFolder). All grayscale: C = 1; otherwise all are converted to RGB, C = 3. Values are
-    divided by 255."""
+    ImageFolder). All grayscale: C = 1; otherwise all are converted to RGB, C = 3 (see
+    :func:`_open_image` for the other modes). Values are divided by 255. Sizes must agree unless
+    ``image_size`` is given."""
     files, labels = _image_files(folder), None
     if not files:
         try:
@@ -73,8 +82,8 @@ def _load_files(files: list[Path], folder: Path, image_size) -> Dataset:
     for path, im in zip(files, images):
         if im.size != (w0, h0):
             raise DataError(f"{path}: size {im.size[0]}x{im.size[1]} differs from "
-                            f"{files[0].name}'s {w0}x{h0} (width x height); pass image_size "
-                            "(--image-size) to resize all")
+                            f"{files[0].name}'s {w0}x{h0} (width x height); resize them all with "
+                            "--set training.image_size=N (image_size=N in Python)")
     a = np.stack([np.asarray(im) for im in images])  # uint8, (n, H, W) or (n, H, W, 3)
     return from_array(a if a.ndim == 3 else a.transpose(0, 3, 1, 2), str(folder), folder.name)
 

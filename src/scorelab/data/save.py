@@ -1,5 +1,7 @@
 """Samples out: arrays written atomically as .npy or .csv, whole or chunk by chunk."""
 import contextlib
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,7 @@ def save_array_chunks(path, chunks, n: int, shape: tuple, *, overwrite: bool = F
         filled = 0
         if suffix == ".npy":
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, *shape))
+            _reserve(tmp)
         with open(tmp, "w") if suffix == ".csv" else contextlib.nullcontext() as text:
             for chunk in chunks:
                 a = to_numpy(chunk).astype(np.float32, copy=False)
@@ -73,6 +76,17 @@ def save_array_chunks(path, chunks, n: int, shape: tuple, *, overwrite: bool = F
             out.flush()
             del out
     return _write_atomically(path, write)
+
+
+def _reserve(path) -> None:
+    """Allocate every block of the (sparse) file at ``path`` now: a memory-mapped write to a full
+    disk would otherwise kill the process with SIGBUS instead of raising ENOSPC here."""
+    with open(path, "rb+") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems that cannot: try anyway
+                raise
 
 
 def _write_atomically(path: Path, write) -> Path:

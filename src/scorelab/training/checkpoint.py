@@ -43,14 +43,30 @@ def write_json(path: Path, obj) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
-    files.atomic_write(path, write)
+    write_atomically(path, write)
 
 
 def save_tensors(path: Path, tensors: dict, metadata: dict) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: json.dumps(v) for k, v in metadata.items()}
     data = save(tensors, metadata=meta)  # not save_file: it leaves its own .tmpXXXXXX behind when killed
-    files.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+class CheckpointWriteError(OSError):
+    """A run file that could not be written (no space, read-only, quota); the old one is intact."""
+
+    def __str__(self):
+        return self.strerror
+
+
+def write_atomically(path: Path, write) -> None:
+    """:func:`scorelab.core.atomic_write`, a failure as one line that says the old file is intact."""
+    try:
+        files.atomic_write(path, write)
+    except OSError as e:
+        raise CheckpointWriteError(e.errno, f"{path}: cannot write ({e.strerror or e}); the previous "
+                                   "version of this file, if any, is intact: make room, then --resume") from e
 
 
 def read_json(path: Path) -> dict:

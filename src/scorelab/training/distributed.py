@@ -10,7 +10,13 @@ summation order, and a run can resume with another number of processes.
 Gradients are all-reduced explicitly (one flat buffer per step) rather than through the
 ``DistributedDataParallel`` wrapper, whose hooks do not compose with the ``torch.func``
 transforms that an energy model's score uses; the communication is the same.
+
+A lost process (killed, or its host gone) ends the others: torchrun stops the survivors when a
+worker dies, and a collective that waits longer than ``SCORELAB_DIST_TIMEOUT`` seconds (default
+600; gloo and NCCL both honour it) raises instead of hanging. Rank 0's checkpoints are atomic, so
+the run resumes from the last one, with any number of processes.
 """
+import datetime
 import hashlib
 import os
 
@@ -36,7 +42,8 @@ class Topology:
         self.active = self.world > 1
         if self.active and not dist.is_initialized():
             backend = "nccl" if device.type == "cuda" else "gloo"
-            dist.init_process_group(backend=backend)
+            timeout = datetime.timedelta(seconds=float(os.environ.get("SCORELAB_DIST_TIMEOUT", 600)))
+            dist.init_process_group(backend=backend, timeout=timeout)
         if self.active and device.type == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
@@ -65,6 +72,14 @@ class Topology:
         t = torch.tensor([value], dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
         return float(t)
+
+    def max_int(self, value: int) -> int:
+        """The largest of every process's ``value`` (to agree on a flag)."""
+        if not self.active:
+            return int(value)
+        t = torch.tensor([int(value)], dtype=torch.int64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t)
 
     def barrier(self) -> None:
         if self.active:

@@ -1,9 +1,12 @@
 """Where training reports: a progress bar in a terminal, ``metrics.jsonl``, TensorBoard if installed."""
 import json
+import os
 import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from .checkpoint import CheckpointWriteError, write_atomically
 
 
 def show_progress(progress: bool | None) -> bool:
@@ -45,19 +48,35 @@ class MetricsLog:
                     keep.append(line)
             except json.JSONDecodeError:
                 continue
-        self.path.write_text("".join(f"{line}\n" for line in keep))
+        text = "".join(f"{line}\n" for line in keep)
+        write_atomically(self.path, lambda tmp: Path(tmp).write_text(text))
 
     def log(self, record: dict) -> None:
         self.history.append(record)
         if self.path is not None:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            self._append(json.dumps(record) + "\n")
         if self.tb is not None:
             for k, v in record.items():
                 if k != "step" and isinstance(v, (int, float)):
                     self.tb.add_scalar(k, v, record["step"])
         postfix = {k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "heldout")}
         self.bar.set_postfix(postfix, refresh=False)
+
+    def _append(self, line: str) -> None:
+        """Append ``line`` whole or not at all: a failed write (a full disk) is cut off again."""
+        data = line.encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+            except OSError as e:
+                os.ftruncate(fd, size)
+                raise CheckpointWriteError(e.errno, f"{self.path}: cannot write ({e.strerror}); the last "
+                                           "checkpoint is intact: make room, then --resume") from e
+        finally:
+            os.close(fd)
 
     def advance(self, n: int = 1) -> None:
         self.bar.update(n)

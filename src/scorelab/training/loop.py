@@ -2,16 +2,21 @@
 and data parallelism under torchrun (see :mod:`.distributed`)."""
 import contextlib
 import math
+import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
+from ..core.signals import Interrupted, StopRequest, signal_name
 from . import checkpoint as ckpt
 from .classifier import train_classifier
+from .config import OPTIONS, make_config
 from .distributed import Topology, stream_generator
+from .lock import LOCK_FILE, RunLock, RunLockedError
 from .logging import MetricsLog
 from .normalization import Normalizer
 from .run import Run
@@ -48,29 +53,72 @@ def update_ema(ema: torch.nn.Module, net: torch.nn.Module, rate: float, step: in
         e.copy_(b)
 
 
-def prepare_run_dir(run_dir, force: bool, resume: bool, topo: Topology) -> None:
-    """Refuse to overwrite an existing run unless ``force``; with ``force`` remove only run files."""
+def prepare_run_dir(run_dir, force: bool, resume: bool, topo: Topology) -> bool:
+    """Refuse to overwrite an existing run unless ``force``; with ``force`` remove only run files.
+    ``resume`` on a directory with no checkpoint yet (or none at all: a requeued job's first
+    start) starts from step 0 and says so, unless the directory holds files that are not a
+    run's. Returns whether there is a checkpoint to resume from."""
     if run_dir is None:
-        return
-    if resume and force:
-        raise RunDirError("--resume and --force contradict each other: choose one")
+        return False
     run_dir = Path(run_dir)
+    if resume and (run_dir / ckpt.CHECKPOINT_FILE).exists():
+        return True
+    names = sorted(n for n in os.listdir(run_dir) if n != LOCK_FILE)
     if resume:
-        if not (run_dir / ckpt.CHECKPOINT_FILE).exists():
-            raise RunDirError(f"{run_dir}: nothing to resume (no {ckpt.CHECKPOINT_FILE})")
-        return
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: exists and is not a directory")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not force:
-            raise RunDirError(f"{run_dir}: exists and is not empty; use --force to overwrite or --resume to continue")
+        foreign = [n for n in names if n not in RUN_FILES and not (n.startswith(".") and n.endswith(".tmp"))]
+        if foreign:
+            raise RunDirError(f"{run_dir}: no {ckpt.CHECKPOINT_FILE} to resume from, and it holds other "
+                              f"files ({foreign[0]}); use another directory or --force")
+        if topo.is_main:
+            print(f"scorelab: {run_dir}: no checkpoint to resume from yet; starting from step 0", file=sys.stderr)
+    elif names and not force:
+        raise RunDirError(f"{run_dir}: exists and is not empty; use --force to overwrite or --resume to continue")
+    if names:
         topo.barrier()  # every process has seen the old directory before rank 0 clears it
         if topo.is_main:
             for name in RUN_FILES:
                 p = run_dir / name
                 shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    return False
+
+
+@contextlib.contextmanager
+def claimed(run_dir, force: bool, resume: bool, topo: Topology):
+    """Create ``run_dir`` and hold its lock (:mod:`.lock`, rank 0) for the block; every process
+    refuses when it is taken."""
+    if resume and force:
+        raise RunDirError("--resume and --force contradict each other: choose one")
+    if run_dir is None:
+        yield
+        return
+    run_dir, lock, error = Path(run_dir), RunLock(run_dir), None
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: exists and is not a directory")
     if topo.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except RunLockedError as e:
+            error = e
+        except OSError as e:
+            error = RunDirError(f"{run_dir}: cannot write here ({e.strerror or e})")
+    if topo.max_int(error is not None):
+        raise error or RunDirError(f"{run_dir}: the first process could not take the run's lock")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def refuse_other_config(cfg, stored, run_dir, keep) -> None:
+    """Resuming continues the stored configuration: an option set to a value that is neither
+    the stored one nor the default asks for another run, and is refused."""
+    default = vars(make_config())
+    for k, v in vars(cfg).items():
+        if k not in keep and v != default.get(k, v) and v != getattr(stored, k, v):
+            raise RunDirError(f"{run_dir}: this run was trained with {OPTIONS[k].section}.{k}="
+                              f"{getattr(stored, k)!r}, not {v!r}; drop the option to continue it, "
+                              "or use --force to start anew")
 
 
 class _State:
@@ -112,13 +160,23 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
     uninterrupted run (same seed, CPU). Under ``torchrun`` the batch is split across processes
     and rank 0 alone writes. ``on_step(step, run)``, if given, is called on rank 0 after every
     step (to write sample grids, say). Returns the trained :class:`Run`.
+
+    One process at a time trains a run directory (:mod:`.lock`). SIGINT or SIGTERM stops the
+    run after the current step: that step is checkpointed (a second signal waits for the
+    write) and :class:`~scorelab.core.signals.Interrupted` is raised.
     """
     device = resolve_device(cfg.device)
     topo = Topology(device)
-    prepare_run_dir(run_dir, force, resume, topo)
+    with StopRequest() as stop, claimed(run_dir, force, resume, topo):
+        resume = prepare_run_dir(run_dir, force, resume, topo)
+        return _train(cfg, dataset, run_dir, resume, progress, on_step, device, topo, stop)
+
+
+def _train(cfg, dataset, run_dir, resume, progress, on_step, device, topo, stop) -> Run:
     if resume:  # the stored configuration wins; only the length and cadence may change
         stored, tensors, meta = Run.load(run_dir)
         keep = {k: getattr(cfg, k) for k in ("steps", "eval_every", "checkpoint_every", "device")}
+        refuse_other_config(cfg, stored.cfg, run_dir, {*keep, "threads", "sample_every"})
         cfg = SimpleNamespace(**{**vars(stored.cfg), **keep})
     cfg = resolve_schedule(cfg, dataset.kind, tuple(dataset.x.shape[1:]))
     if cfg.micro_batches % topo.world:
@@ -140,6 +198,9 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
     run = Run.new(cfg, info, normalizer, sigmas, device)
     run.preview = dataset.x[train_idx][:2000].float().contiguous()
     state = _State(run, device)
+    state.labels = labels
+    if labels is not None:  # each class's mean: where its samplers' prior N(m_y, σ_max² I) is centred
+        run.class_means = torch.stack([x_train[labels[0] == k].mean(0) for k in range(len(info["classes"]))])
     if resume:
         if stored.data["shape"] != info["shape"] or stored.data["n_train"] != info["n_train"] \
                 or stored.classes != info.get("classes", []):
@@ -149,12 +210,10 @@ def train(cfg, dataset, run_dir=None, *, resume=False, force=False, progress=Non
         run.classifier = stored.classifier
         state.restore(tensors, meta, Path(run_dir) / ckpt.CHECKPOINT_FILE)
     elif run_dir is not None and topo.is_main:
-        state.save(run_dir)  # step 0: the directory is a loadable run from the start
-    state.labels = labels
-    if labels is not None:  # each class's mean: where its samplers' prior N(m_y, σ_max² I) is centred
-        run.class_means = torch.stack([x_train[labels[0] == k].mean(0) for k in range(len(info["classes"]))])
+        with stop.protected():
+            state.save(run_dir)  # step 0: the directory is a loadable run from the start
     return _loop(state, x_train, x_hold, run_dir if topo.is_main else None, progress, topo,
-                 on_step if topo.is_main else None)
+                 on_step if topo.is_main else None, stop)
 
 
 @contextlib.contextmanager
@@ -169,12 +228,12 @@ def _threads(run, device):
         torch.set_num_threads(before)
 
 
-def _loop(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Run:
+def _loop(state, x_train, x_hold, run_dir, progress, topo, on_step, stop) -> Run:
     with _threads(state.run, x_train.device):
-        return _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step)
+        return _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step, stop)
 
 
-def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Run:
+def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step, stop) -> Run:
     run, cfg = state.run, state.run.cfg
     kind = run.data["kind"]
     dtype = autocast_dtype(cfg, network_arch(cfg, kind), x_train.device)
@@ -184,8 +243,9 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
     heldout_objective = make_objective(cfg, run.sigmas.to(x_train.device), run.ema_net, None, kind, labelled)
     log = MetricsLog(run_dir, state.step, cfg.steps, progress if topo.is_main else False)
     run.extra["history"] = log.history  # the list being filled: on_step sees the losses so far
-    running, start = [], time.perf_counter()
+    running, start, saved = [], time.perf_counter(), state.step
     try:
+        saved = _stop_if_asked(state, stop, run_dir, topo, saved)
         while state.step < cfg.steps:
             loss = topo.sum_scalar(_optimisation_step(state, objective, x_train, topo))
             running.append(loss)
@@ -202,15 +262,38 @@ def _train_steps(state, x_train, x_hold, run_dir, progress, topo, on_step) -> Ru
                 log.log(record)
                 running = []
             if run_dir is not None and (state.step % cfg.checkpoint_every == 0 or state.step == cfg.steps):
-                state.save(run_dir)
+                with stop.protected():
+                    state.save(run_dir)
+                saved = state.step
+            saved = _stop_if_asked(state, stop, run_dir, topo, saved)
     finally:
         log.close()
     topo.barrier()
     if labelled and cfg.classifier_steps and run.classifier is None:
         train_classifier(run, x_train, state.labels[0], cfg.classifier_steps)
         if run_dir is not None:
-            state.save(run_dir)
+            with stop.protected():
+                state.save(run_dir)
     return run
+
+
+def _stop_if_asked(state, stop, run_dir, topo, saved: int) -> int:
+    """Between two steps: if any process got SIGINT or SIGTERM (all agree on the step), save
+    this step unless it is saved or the run is complete, and raise ``Interrupted``. Returns the
+    step of the last checkpoint."""
+    signum, steps = topo.max_int(stop.signum or 0), state.run.cfg.steps
+    if not signum or state.step == steps:
+        return saved
+    if run_dir is not None and saved != state.step:
+        with stop.protected():
+            state.save(run_dir)
+    if not topo.is_main:
+        raise Interrupted(signum, f"rank {topo.rank} stopped by {signal_name(signum)} at step {state.step}")
+    if run_dir is None:
+        raise Interrupted(signum, f"stopped by {signal_name(signum)} at step {state.step} of {steps}; "
+                          "nothing was saved (no run directory)")
+    raise Interrupted(signum, f"stopped by {signal_name(signum)} at step {state.step} of {steps}; its "
+                      f"checkpoint is saved in {run_dir}: continue with --resume", resumable=True)
 
 
 def _optimisation_step(state, objective, x_train, topo) -> float:

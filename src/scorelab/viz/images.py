@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.image import imsave
 
+from ..core import atomic_write
+
 from .plots import to_numpy
 
 
@@ -47,8 +49,5 @@ def plot_image_grid(ax, images, nrow: int | None = None, *, scale: int = 4, titl
 
 def save_image_grid(path, images, nrow: int | None = None, *, scale: int = 4, padding: int = 1) -> Path:
     """Write :func:`image_grid` of ``images`` as a PNG, one array pixel per file pixel."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imsave(path, image_grid(images, nrow, scale=scale, padding=padding), cmap="gray", vmin=0.0, vmax=1.0,
-           format="png")
-    return path
+    grid = image_grid(images, nrow, scale=scale, padding=padding)
+    return atomic_write(path, lambda tmp: imsave(tmp, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png"))

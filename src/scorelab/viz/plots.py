@@ -13,6 +13,8 @@ import torch
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
+from ..core import atomic_write
+
 _CHUNK = 4096  # points per call of a density or score function
 
 
@@ -41,11 +43,8 @@ def new_figure(nrows: int = 1, ncols: int = 1, size: float = 4.0, **kwargs):
 
 
 def save_figure(fig: Figure, path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (parent folders created) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
-    return path
+    """Write ``fig`` as a PNG at ``path`` (atomically, parent folders created); return the path."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _evaluate(fn, points: torch.Tensor, *args) -> np.ndarray:
